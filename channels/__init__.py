@@ -1,0 +1,1 @@
+"""Adapters to the outside world: email (SMTP, IMAP, MIME) and SMS providers."""

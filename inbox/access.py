@@ -1,0 +1,34 @@
+"""Who is acting, and the role checks every use case makes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from inbox.errors import PermissionDenied
+from inbox.models import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """The signed-in account a use case acts for."""
+
+    id: int
+    role: Role
+    name: str
+    email: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+def check_admin(actor: Actor) -> None:
+    """Raise unless the actor is an admin."""
+    if not actor.is_admin:
+        raise PermissionDenied("Only an admin may do this.")
+
+
+def check_staff(actor: Actor) -> None:
+    """Raise unless the actor may work conversations (contact managers and admins)."""
+    if actor.role not in (Role.ADMIN, Role.CONTACT_MANAGER):
+        raise PermissionDenied("Only contact managers and admins may do this.")

@@ -1,0 +1,106 @@
+"""Accounts: creation, roles, passwords (argon2)."""
+
+from __future__ import annotations
+
+import re
+
+import msgspec
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor, check_admin
+from inbox.errors import Conflict, NotFound, ValidationFailed
+from inbox.models import Account
+from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
+
+_hasher = PasswordHasher()
+# A deliberately simple shape check; real validation of an address is delivering to it.
+_EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
+
+
+def normalize_email(value: str, field: str = "email") -> str:
+    """Lower-case and check the shape of an address, or raise naming the field."""
+    address = value.strip().lower()
+    if not _EMAIL.match(address):
+        raise ValidationFailed.field(field, f"{value!r} is not an email address")
+    return address
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def actor_of(account: Account) -> Actor:
+    return Actor(id=account.id, role=account.role, name=account.name, email=account.email)
+
+
+def account_read(account: Account) -> AccountRead:
+    return AccountRead(
+        id=account.id,
+        email=account.email,
+        name=account.name,
+        role=account.role,
+        from_name=account.from_name,
+        from_email=account.from_email,
+        is_active=account.is_active,
+        created_at=account.created_at,
+    )
+
+
+async def do_create_account(
+    session: AsyncSession, actor: Actor | None, data: AccountCreate
+) -> AccountRead:
+    """Create an account. `actor` None means the operator at the command line."""
+    if actor is not None:
+        check_admin(actor)
+    email = normalize_email(data.email)
+    from_email = normalize_email(data.from_email, "from_email") if data.from_email else email
+    if await session.scalar(sa.select(Account.id).where(Account.email == email)):
+        raise Conflict(f"An account with the email {email} already exists.")
+    account = Account(
+        email=email,
+        name=data.name.strip(),
+        role=data.role,
+        password_hash=hash_password(data.password),
+        from_name=data.from_name or data.name.strip(),
+        from_email=from_email,
+    )
+    session.add(account)
+    await session.flush()
+    return account_read(account)
+
+
+async def list_accounts(session: AsyncSession, actor: Actor) -> list[AccountRead]:
+    check_admin(actor)
+    rows = await session.scalars(sa.select(Account).order_by(Account.name, Account.id))
+    return [account_read(a) for a in rows]
+
+
+async def do_update_account(
+    session: AsyncSession, actor: Actor, account_id: int, data: AccountUpdate
+) -> AccountRead:
+    check_admin(actor)
+    account = await session.get(Account, account_id)
+    if account is None:
+        raise NotFound(f"No account {account_id}.")
+    changes = msgspec.structs.asdict(data)
+    if isinstance(data.password, str):
+        account.password_hash = hash_password(data.password)
+    if isinstance(data.from_email, str):
+        account.from_email = normalize_email(data.from_email, "from_email")
+    for name in ("name", "role", "is_active", "from_name"):
+        if changes[name] is not msgspec.UNSET:
+            setattr(account, name, changes[name])
+    if account.id == actor.id and (not account.is_active or account.role != actor.role):
+        raise ValidationFailed.field("role", "you cannot demote or deactivate yourself")
+    await session.flush()
+    return account_read(account)

@@ -1,0 +1,119 @@
+"""Sign-in sessions kept server-side, and the rate limit on failed logins."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from inbox.accounts import actor_of, hash_password, verify_password
+from inbox.errors import RateLimited
+from inbox.models import Account, LoginFailure, UserSession
+
+SESSION_LIFETIME = timedelta(days=14)
+FAILURE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_ACCOUNT = 5
+MAX_FAILURES_PER_CLIENT = 20
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified against when the account does not exist, so timing does not reveal which exist.
+    return hash_password(secrets.token_hex(16))
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str
+    csrf_token: str
+    actor: Actor
+    expires_at: datetime
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def _check_rate(session: AsyncSession, keys: list[tuple[str, int]], now: datetime) -> None:
+    since = now - FAILURE_WINDOW
+    for key, limit in keys:
+        count = await session.scalar(
+            sa.select(sa.func.count()).where(LoginFailure.key == key, LoginFailure.at > since)
+        )
+        if (count or 0) >= limit:
+            raise RateLimited(
+                "Too many failed sign-in attempts. Wait a few minutes and try again.",
+                retry_after=int(FAILURE_WINDOW.total_seconds()),
+            )
+
+
+async def do_login(
+    session: AsyncSession, email: str, password: str, client: str, now: datetime
+) -> SignedIn | None:
+    """Check the password and open a session. None means wrong credentials: the failure is
+    recorded in this transaction, so the caller must commit it. Failures are counted per account
+    and per client address; past the limit even a right password is refused for a while."""
+    address = email.strip().lower()
+    keys = [
+        (f"account:{address}", MAX_FAILURES_PER_ACCOUNT),
+        (f"client:{client}", MAX_FAILURES_PER_CLIENT),
+    ]
+    await _check_rate(session, keys, now)
+    account = await session.scalar(sa.select(Account).where(Account.email == address))
+    # argon2 is deliberately slow: keep it off the event loop.
+    stored_hash = account.password_hash if account else _dummy_hash()
+    ok = await asyncio.to_thread(verify_password, stored_hash, password)
+    if account is None or not ok or not account.is_active:
+        session.add_all([LoginFailure(key=key, at=now) for key, _ in keys])
+        return None
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    expires = now + SESSION_LIFETIME
+    session.add(
+        UserSession(
+            token_hash=_digest(token),
+            account_id=account.id,
+            csrf_token=csrf,
+            created_at=now,
+            expires_at=expires,
+        )
+    )
+    await session.execute(sa.delete(LoginFailure).where(LoginFailure.key == keys[0][0]))
+    return SignedIn(token=token, csrf_token=csrf, actor=actor_of(account), expires_at=expires)
+
+
+async def get_signed_in(session: AsyncSession, token: str, now: datetime) -> SignedIn | None:
+    """The live session behind a cookie token, or None."""
+    row = (
+        await session.execute(
+            sa.select(UserSession, Account)
+            .join(Account, Account.id == UserSession.account_id)
+            .where(UserSession.token_hash == _digest(token))
+        )
+    ).first()
+    if row is None:
+        return None
+    user_session, account = row
+    if user_session.expires_at <= now or not account.is_active:
+        return None
+    return SignedIn(
+        token=token,
+        csrf_token=user_session.csrf_token,
+        actor=actor_of(account),
+        expires_at=user_session.expires_at,
+    )
+
+
+async def do_logout(session: AsyncSession, token: str) -> None:
+    await session.execute(sa.delete(UserSession).where(UserSession.token_hash == _digest(token)))
+
+
+async def do_prune_sessions(session: AsyncSession, now: datetime) -> None:
+    await session.execute(sa.delete(UserSession).where(UserSession.expires_at <= now))
+    await session.execute(sa.delete(LoginFailure).where(LoginFailure.at <= now - FAILURE_WINDOW))

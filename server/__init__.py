@@ -1,0 +1,1 @@
+"""The Litestar app, the websocket, workers' lifecycle, the CLI and settings."""

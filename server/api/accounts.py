@@ -1,0 +1,45 @@
+"""Accounts (admin only; the role check is in the domain)."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from inbox.accounts import do_create_account, do_update_account, list_accounts
+from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
+
+
+class AccountController(Controller):
+    path = "/accounts"
+    tags = ["accounts"]
+
+    @get("/")
+    async def list_(
+        self, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+    ) -> list[AccountRead]:
+        """Every account (admin)."""
+        return await list_accounts(session, actor)
+
+    @post("/")
+    async def create(
+        self,
+        data: JSONBody[AccountCreate],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+    ) -> AccountRead:
+        """Create an account (admin)."""
+        return await do_create_account(session, actor, data)
+
+    @patch("/{account_id:int}")
+    async def update(
+        self,
+        account_id: FromPath[int],
+        data: JSONBody[AccountUpdate],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+    ) -> AccountRead:
+        """Change an account's name, role, password, sender profile or active flag (admin)."""
+        return await do_update_account(session, actor, account_id, data)

@@ -1,0 +1,85 @@
+"""Sign in, sign out, and who am I."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import JSONBody
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from inbox.models import Role, utcnow
+from inbox.sessions import SignedIn, do_login, do_logout
+from server.auth import SESSION_COOKIE, check_origin
+from server.problems import problem
+from server.services import Services
+
+
+class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, msgspec.Meta(min_length=1, max_length=320)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class MeRead(msgspec.Struct, kw_only=True):
+    id: int
+    email: str
+    name: str
+    role: Role
+    csrf_token: str
+
+
+def _me(signed_in: SignedIn) -> MeRead:
+    a = signed_in.actor
+    return MeRead(id=a.id, email=a.email, name=a.name, role=a.role, csrf_token=signed_in.csrf_token)
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @post("/login", status_code=200)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[LoginRequest],
+        session: NamedDependency[AsyncSession],
+        services: NamedDependency[Services],
+    ) -> Response[Any]:
+        """Sign in with email and password; sets the session cookie."""
+        check_origin(request, services)
+        client = request.client.host if request.client else "unknown"
+        signed_in = await do_login(session, data.email, data.password, client, utcnow())
+        if signed_in is None:
+            # Returned, not raised, so the transaction commits the recorded failure.
+            return problem(401, "Not signed in", "Wrong email or password.", "unauthenticated")
+        cookie = Cookie(
+            key=SESSION_COOKIE,
+            value=signed_in.token,
+            httponly=True,
+            samesite="lax",
+            secure=services.settings.secure_cookies,
+            path="/",
+            max_age=int((signed_in.expires_at - utcnow()).total_seconds()),
+        )
+        return Response(_me(signed_in), cookies=[cookie])
+
+    @post("/logout", status_code=204)
+    async def logout(
+        self, request: Request[Actor, SignedIn, Any], session: NamedDependency[AsyncSession]
+    ) -> Response[None]:
+        """End this session and clear the cookie."""
+        await do_logout(session, request.auth.token)
+        return Response(
+            None,
+            status_code=204,
+            cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")],
+        )
+
+    @get("/me")
+    async def me(self, request: Request[Actor, SignedIn, Any]) -> MeRead:
+        """The signed-in account and the CSRF token to send on changes."""
+        return _me(request.auth)

@@ -1,0 +1,31 @@
+"""Dependencies every handler shares: the transaction and the acting account."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from server.services import Services
+
+
+def services_of(state: State) -> Services:
+    services: Services = state.services
+    return services
+
+
+async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
+    async with services_of(state).transaction() as session:
+        yield session
+
+
+def provide_actor(request: Request[Actor, Any, Any]) -> Actor:
+    return request.user
+
+
+def provide_services(state: State) -> Services:
+    return services_of(state)

@@ -1,0 +1,31 @@
+"""The signed-in account's event log, for catching up over HTTP."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from inbox.events import list_events_after
+from inbox.schemas import EventRead
+
+After = Annotated[int, Parameter(ge=0)]
+
+
+class EventController(Controller):
+    path = "/events"
+    tags = ["events"]
+
+    @get("/")
+    async def list_(
+        self,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        after: FromQuery[After] = 0,
+    ) -> list[EventRead]:
+        """My events with a sequence number above `after`, oldest first (at most 500)."""
+        return await list_events_after(session, actor.id, after)

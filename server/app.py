@@ -1,0 +1,160 @@
+"""The app factory: `create_app(settings)` wires routes, auth, errors and the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.response import File, Redirect
+from litestar.static_files import create_static_files_router
+
+from inbox.db import migrate, schema_is_current
+from inbox.models import utcnow
+from inbox.sessions import get_signed_in
+from server.api import api_router
+from server.api.deps import provide_actor, provide_services, provide_session
+from server.auth import SESSION_COOKIE, SessionAuthMiddleware
+from server.problems import EXCEPTION_HANDLERS
+from server.services import Services, build_services
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 25 * 1024 * 1024
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+async def ensure_schema(services: Services) -> None:
+    """Migrate the embedded default; anywhere else refuse to run on an old schema."""
+    settings = services.settings
+    if settings.auto_migrate:
+        await asyncio.to_thread(migrate, settings.database_url)
+        return
+    current, revision, head = await schema_is_current(services.engine)
+    if not current:
+        raise SchemaOutOfDate(
+            f"The database schema is at {revision or 'nothing'} but this code needs {head}: "
+            "run `inbox migrate` first."
+        )
+
+
+def _lifespan(services: Services) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await ensure_schema(services)
+        async with asyncio.TaskGroup() as group:
+            tasks = []
+            if services.settings.run_workers:
+                tasks.append(group.create_task(services.sender.run(), name="send-queue"))
+            try:
+                yield
+            finally:
+                for task in tasks:
+                    task.cancel()
+        await services.engine.dispose()
+
+    return lifespan
+
+
+@get("/health", include_in_schema=False, exclude_from_auth=True)
+async def health(state: State) -> Response[dict[str, str]]:
+    """Reachability of the database (and Redis when configured)."""
+    services: Services = state.services
+    report = {"database": "ok", "redis": "not configured"}
+    try:
+        async with services.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+    except Exception as exc:
+        report["database"] = f"unreachable: {type(exc).__name__}"
+    if services.settings.redis_url:
+        report["redis"] = await _redis_status(services.settings.redis_url)
+    ok = all(v in ("ok", "not configured") for v in report.values())
+    return Response(
+        {"status": "ok" if ok else "degraded", **report}, status_code=200 if ok else 503
+    )
+
+
+async def _redis_status(url: str) -> str:
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        await client.ping()
+        return "ok"
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}"
+    finally:
+        await client.aclose()
+
+
+@get("/", include_in_schema=False, exclude_from_auth=True)
+async def app_shell(request: Request[Any, Any, Any], state: State) -> Any:
+    """The inbox app for a signed-in user; everyone else goes to the login page."""
+    services: Services = state.services
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        async with services.sessionmaker() as session:
+            if await get_signed_in(session, token, utcnow()):
+                return File(WEB_DIR / "index.html", content_disposition_type="inline")
+    return Redirect("/login")
+
+
+@get("/login", include_in_schema=False)
+async def login_page() -> File:
+    return File(WEB_DIR / "login.html", content_disposition_type="inline")
+
+
+def _security_headers(response: Response[Any]) -> Response[Any]:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def create_app(settings: Settings, services: Services | None = None) -> Litestar:
+    """Build the app. Nothing is configured at import time; everything comes from `settings`."""
+    services = services or build_services(settings)
+    return Litestar(
+        route_handlers=[
+            api_router(),
+            health,
+            app_shell,
+            login_page,
+            create_static_files_router(
+                path="/static", directories=[WEB_DIR], include_in_schema=False
+            ),
+        ],
+        state=State({"services": services}),
+        dependencies={
+            "session": Provide(provide_session),
+            "actor": Provide(provide_actor, sync_to_thread=False),
+            "services": Provide(provide_services, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(SessionAuthMiddleware, services=services)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        after_request=_security_headers,
+        lifespan=[_lifespan(services)],
+        openapi_config=OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema"),
+        request_max_body_size=MAX_BODY_BYTES,
+    )

@@ -1,0 +1,58 @@
+"""Session-cookie authentication and CSRF protection for every route but the public few."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import ASGIApp
+
+from inbox.models import utcnow
+from inbox.sessions import SignedIn, get_signed_in
+from server.services import Services
+
+SESSION_COOKIE = "inbox_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Routes anyone may call: signing in, the health probe, the static login page and assets.
+PUBLIC_PATHS = ["^/api/auth/login$", "^/health$", "^/login$", "^/static/", "^/schema"]
+
+
+def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Services) -> None:
+    """A browser's cross-site request carries a foreign Origin; refuse it."""
+    origin = connection.headers.get("origin")
+    if origin and origin.rstrip("/") != services.settings.public_origin:
+        raise PermissionDeniedException("Cross-origin request refused.")
+
+
+class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
+    def __init__(self, app: ASGIApp, services: Services) -> None:
+        super().__init__(app, exclude=PUBLIC_PATHS, scopes={"http", "websocket"})
+        self.services = services
+
+    async def authenticate_request(
+        self, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
+        token = connection.cookies.get(SESSION_COOKIE)
+        if not token:
+            raise NotAuthorizedException("Sign in first.")
+        async with self.services.sessionmaker() as session:
+            signed_in = await get_signed_in(session, token, utcnow())
+        if signed_in is None:
+            raise NotAuthorizedException("Your session has ended; sign in again.")
+        if connection.scope["type"] == "http":
+            self._check_csrf(connection, signed_in)
+        return AuthenticationResult(user=signed_in.actor, auth=signed_in)
+
+    def _check_csrf(
+        self, connection: ASGIConnection[Any, Any, Any, Any], signed_in: SignedIn
+    ) -> None:
+        if connection.scope.get("method", "GET") in SAFE_METHODS:
+            return
+        check_origin(connection, self.services)
+        sent = connection.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), signed_in.csrf_token.encode()):
+            raise PermissionDeniedException("Missing or wrong CSRF token; reload the page.")

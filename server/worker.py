@@ -1,0 +1,52 @@
+"""Background work outside the web process (`inbox worker`), and CLI helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+import msgspec
+
+from inbox.accounts import do_create_account
+from inbox.errors import ValidationFailed
+from inbox.schemas import AccountCreate, AccountRead
+from server.services import build_services
+from server.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Drain the send queue until SIGTERM or SIGINT."""
+    services = build_services(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker %s started", services.sender.worker)
+    try:
+        async with asyncio.TaskGroup() as group:
+            sender = group.create_task(services.sender.run(), name="send-queue")
+            await stop.wait()
+            sender.cancel()
+    finally:
+        await services.engine.dispose()
+    log.info("worker stopped")
+
+
+async def create_user(
+    settings: Settings, email: str, name: str, role: str, password: str
+) -> AccountRead:
+    try:
+        data = msgspec.convert(
+            {"email": email, "name": name, "role": role, "password": password}, AccountCreate
+        )
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(str(exc).replace("`$.", "`")) from None
+    services = build_services(settings)
+    try:
+        async with services.transaction() as session:
+            return await do_create_account(session, None, data)
+    finally:
+        await services.engine.dispose()
