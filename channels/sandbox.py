@@ -33,7 +33,7 @@ class SandboxChannel:
                 except json.JSONDecodeError:
                     continue  # a torn last line from a crash mid-write is not a delivery
                 if entry.get("key") == key:
-                    return DeliveryReceipt(external_id=entry["id"], detail="sandbox")
+                    return DeliveryReceipt(external_id=str(entry["id"]), detail="sandbox")
         return None
 
     def _append(self, envelope: OutboundEnvelope) -> DeliveryReceipt:
@@ -61,7 +61,7 @@ class SandboxChannel:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return DeliveryReceipt(external_id=entry["id"], detail="sandbox")
+        return DeliveryReceipt(external_id=f"sandbox-{envelope.message_id}", detail="sandbox")
 
     async def deliver(self, envelope: OutboundEnvelope) -> DeliveryReceipt:
         if self.delay:

@@ -48,7 +48,10 @@ def decode_cursor(raw: str) -> _Cursor:
         raise ValidationFailed.field("cursor", "not a cursor this server gave out") from None
 
 
-def _summary_query(actor: Actor) -> sa.Select[Any]:
+SummarySelect = sa.Select[Conversation, Prospect, bool, int, Message]
+
+
+def _summary_query(actor: Actor) -> SummarySelect:
     return (
         sa.select(Conversation, Prospect, _State.flagged, _State.last_read_message_id, _Last)
         .join(Prospect, Prospect.id == Conversation.prospect_id)
@@ -60,7 +63,7 @@ def _summary_query(actor: Actor) -> sa.Select[Any]:
     )
 
 
-def _filter(query: sa.Select[Any], actor: Actor, name: ConversationFilter) -> sa.Select[Any]:
+def _filter(query: SummarySelect, actor: Actor, name: ConversationFilter) -> SummarySelect:
     if name == "mine":
         return query.where(Conversation.assignee_id == actor.id)
     if name == "needs_reply":
@@ -77,7 +80,7 @@ def _filter(query: sa.Select[Any], actor: Actor, name: ConversationFilter) -> sa
     return query.where(Conversation.last_message_id.is_not(None))
 
 
-def _summary(row: sa.Row[Any]) -> ConversationSummary:
+def _summary(row: Any) -> ConversationSummary:
     conversation, prospect, flagged, last_read, last = row
     preview = ""
     if last is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +69,23 @@ def alembic_config(url: str) -> Any:
     return config
 
 
-def migrate(url: str) -> None:
-    """Bring the schema to the newest revision (blocking; call from a thread inside async code)."""
+def _upgrade(url: str) -> None:
     from alembic import command
 
     ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), "head")
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision. Blocking; the migration environment runs its
+    own event loop, so inside a running loop it is moved to a thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        _upgrade(url)
+        return
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(_upgrade, url).result()
 
 
 async def schema_is_current(engine: AsyncEngine) -> tuple[bool, str | None, str]:

@@ -227,6 +227,7 @@ class Sender:
         worker: str,
         *,
         poll_interval: float = 2.0,
+        lease: timedelta = LEASE,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.channels = channels
@@ -234,6 +235,7 @@ class Sender:
         self.clock = clock
         self.worker = worker
         self.poll_interval = poll_interval
+        self.lease = lease
         self._wake = asyncio.Event()
 
     def wake(self) -> None:
@@ -242,7 +244,7 @@ class Sender:
     async def run_once(self) -> int:
         """Claim and deliver one batch; the number of jobs handled."""
         async with self.sessionmaker() as session:
-            jobs = await claim_due(session, self.worker, self.clock.now())
+            jobs = await claim_due(session, self.worker, self.clock.now(), lease=self.lease)
         for job in jobs:
             await process(
                 self.sessionmaker,

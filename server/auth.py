@@ -6,6 +6,7 @@ import hmac
 from typing import Any
 
 from litestar.connection import ASGIConnection
+from litestar.enums import ScopeType
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
@@ -30,7 +31,7 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Servi
 
 class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, services: Services) -> None:
-        super().__init__(app, exclude=PUBLIC_PATHS, scopes={"http", "websocket"})
+        super().__init__(app, exclude=PUBLIC_PATHS, scopes={ScopeType.HTTP, ScopeType.WEBSOCKET})
         self.services = services
 
     async def authenticate_request(
@@ -43,7 +44,7 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
             signed_in = await get_signed_in(session, token, utcnow())
         if signed_in is None:
             raise NotAuthorizedException("Your session has ended; sign in again.")
-        if connection.scope["type"] == "http":
+        if connection.scope["type"] == ScopeType.HTTP:
             self._check_csrf(connection, signed_in)
         return AuthenticationResult(user=signed_in.actor, auth=signed_in)
 

@@ -44,7 +44,7 @@ def problem(status: int, title: str, detail: str, code: str, **extra: Any) -> Re
 def status_of(exc: errors.InboxError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
-            return STATUS[cls]  # type: ignore[index]
+            return STATUS[cls]
     return 400
 
 

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -62,5 +63,12 @@ def build_services(settings: Settings) -> Services:
     sessionmaker = make_sessionmaker(engine)
     publisher = LocalPublisher()
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    sender = Sender(sessionmaker, outbound_channels(settings), publisher, SystemClock(), worker)
+    sender = Sender(
+        sessionmaker,
+        outbound_channels(settings),
+        publisher,
+        SystemClock(),
+        worker,
+        lease=timedelta(seconds=settings.send_lease_seconds),
+    )
     return Services(settings, engine, sessionmaker, publisher, sender)

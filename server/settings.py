@@ -35,6 +35,7 @@ class Settings:
     auto_migrate: bool = False
     event_retention_days: int = 7
     sandbox_delay_ms: int = 0
+    send_lease_seconds: int = 60
 
     @property
     def secure_cookies(self) -> bool:
@@ -141,7 +142,10 @@ def load_settings(
     environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None
 ) -> Settings:
     """Read settings once. Raises SettingsError naming the first bad variable."""
-    env = {**_read_dotenv(dotenv or Path(".env")), **(os.environ if environ is None else environ)}
+    if environ is None:
+        env = {**_read_dotenv(dotenv or Path(".env")), **os.environ}
+    else:
+        env = dict(environ)
     mode = env.get("INBOX_MODE", "dev") or "dev"
     if mode not in ("production", "dev", "demo"):
         raise SettingsError(f"INBOX_MODE: expected production, dev or demo, got {mode!r}")
@@ -174,6 +178,7 @@ def load_settings(
         auto_migrate=_bool(env, "INBOX_AUTO_MIGRATE", database_url.startswith("sqlite")),
         event_retention_days=_int(env, "INBOX_EVENT_RETENTION_DAYS", 7, minimum=1),
         sandbox_delay_ms=_int(env, "INBOX_SANDBOX_DELAY_MS", 0),
+        send_lease_seconds=_int(env, "INBOX_SEND_LEASE_SECONDS", 60, minimum=1),
     )
 
 
