@@ -152,3 +152,21 @@ async def count_rows(
             )
             for t in tables
         }
+
+
+REDIS_URL = os.environ.get("INBOX_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+async def redis_url() -> str:
+    """The shared Redis; tests isolate themselves by channel prefix (pub/sub ignores db numbers)."""
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except Exception as exc:  # any failure means no Redis
+        service_missing(f"Redis at {REDIS_URL} ({exc})")
+    finally:
+        await client.aclose()
+    return REDIS_URL

@@ -1,0 +1,296 @@
+"""The websocket event stream over real sockets: uvicorn on loopback, the `websockets` client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+import websockets
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.messages import do_record_inbound
+from inbox.models import Account, Channel, Event
+from inbox.ports import StoredEvent
+from inbox.schemas import InboundMessage
+from tests.conftest import create_account
+from tests.support.live import LiveServer, Socket, User, live_server
+
+Maker = async_sessionmaker[AsyncSession]
+
+
+@pytest.fixture
+async def server(db_url: str, tmp_path: Path, sessionmaker: Maker) -> AsyncIterator[LiveServer]:
+    await create_account(sessionmaker, "dana@oem.test")
+    await create_account(sessionmaker, "sam@oem.test")
+    async with live_server(db_url, tmp_path, INBOX_RUN_WORKERS="false") as s:
+        yield s
+
+
+async def signed_in(server: LiveServer, email: str) -> User:
+    return await User(server.url, email).sign_in()
+
+
+async def new_conversation(user: User, name: str = "Pat") -> int:
+    prospect = await user.post(
+        "/api/prospects", json={"first_name": name, "emails": [f"{name.lower()}@example.com"]}
+    )
+    return int(prospect["conversation_id"])
+
+
+async def inbound(server: LiveServer, conversation_id: int, text: str) -> None:
+    """A reply arriving in the server process, as a channel adapter records it."""
+    assert server.services is not None
+    async with server.services.transaction() as s:
+        await do_record_inbound(
+            s,
+            conversation_id,
+            InboundMessage(channel=Channel.EMAIL, from_address="pat@example.com", body_text=text),
+            thread_rule="test",
+        )
+
+
+async def test_no_session_closes_4401_and_a_foreign_origin_4403(server: LiveServer) -> None:
+    ws_url = server.url.replace("http", "ws") + "/ws"
+    async with websockets.connect(ws_url) as ws:
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 4401
+    dana = await signed_in(server, "dana@oem.test")
+    async with websockets.connect(
+        ws_url, additional_headers={"cookie": dana.cookie, "origin": "https://evil.example"}
+    ) as ws:
+        with pytest.raises(websockets.ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+    assert ws.close_code == 4403
+    await dana.close()
+
+
+async def test_events_reach_the_users_allowed_to_see_them_only(server: LiveServer) -> None:
+    dana, sam = await signed_in(server, "dana@oem.test"), await signed_in(server, "sam@oem.test")
+    dana_ws = await Socket.open(server.url, dana.cookie)
+    sam_ws = await Socket.open(server.url, sam.cookie)
+    assert (await dana_ws.next())["type"] == "ready" and (await sam_ws.next())["type"] == "ready"
+
+    cid = await new_conversation(dana)
+    await dana.put(f"/api/conversations/{cid}/flag")  # a flag is Dana's alone
+    await dana.post(
+        f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": "Hi"}
+    )
+
+    flagged = await dana_ws.until("conversation.updated")
+    assert flagged["data"] == {"conversation_id": cid, "flagged": True}
+    created = await dana_ws.until("message.created")
+    assert created["seq"] == flagged["seq"] + 1
+    # Sam's first event is the send everyone sees: Dana's flag never reaches him.
+    first_for_sam = await sam_ws.next()
+    assert first_for_sam["type"] == "message.created"
+    assert first_for_sam["data"]["conversation_id"] == cid
+    await asyncio.gather(dana_ws.close(), sam_ws.close(), dana.close(), sam.close())
+
+
+async def test_a_reply_notifies_the_assignee_only(server: LiveServer, sessionmaker: Maker) -> None:
+    dana, sam = await signed_in(server, "dana@oem.test"), await signed_in(server, "sam@oem.test")
+    cid = await new_conversation(dana)
+    await dana.post(
+        f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": "Hi"}
+    )
+    dana_ws = await Socket.open(server.url, dana.cookie, after=999_999)  # resync straight to now
+    sam_ws = await Socket.open(server.url, sam.cookie, after=999_999)
+    await dana_ws.until("ready")
+    await sam_ws.until("ready")
+
+    await inbound(server, cid, "Sounds good")
+    note = await dana_ws.until("notification.created")
+    assert note["data"]["notification"]["conversation_id"] == cid
+    assert note["data"]["notification"]["title"] == "New reply from pat@example.com"
+    sam_first = await sam_ws.next()
+    assert sam_first["type"] == "message.created"
+    unread = (await dana.http.get("/api/notifications")).json()
+    assert unread["unread_count"] == 1
+    assert (await sam.http.get("/api/notifications")).json()["unread_count"] == 0
+    await asyncio.gather(dana_ws.close(), sam_ws.close(), dana.close(), sam.close())
+
+
+async def dana_events(maker: Maker, after: int) -> list[int]:
+    async with maker() as s:
+        rows = await s.scalars(
+            sa.select(Event.seq)
+            .join_from(Event, Account, Event.account_id == Account.id)
+            .where(Account.email == "dana@oem.test", Event.seq > after)
+            .order_by(Event.seq)
+        )
+        return list(rows)
+
+
+async def test_a_client_that_reconnects_gets_exactly_what_it_missed_in_order_once(
+    server: LiveServer, sessionmaker: Maker
+) -> None:
+    dana, sam = await signed_in(server, "dana@oem.test"), await signed_in(server, "sam@oem.test")
+    ws = await Socket.open(server.url, dana.cookie)
+    await ws.until("ready")
+    cid = await new_conversation(sam)
+    await sam.post(
+        f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": "one"}
+    )
+    await ws.until("conversation.updated")
+    seen = ws.last_seq
+    await ws.close()
+
+    # While Dana is away: a send, a flag of hers from another tab, a reply.
+    await sam.post(
+        f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": "two"}
+    )
+    await dana.put(f"/api/conversations/{cid}/flag")
+    await inbound(server, cid, "three")
+    missed = await dana_events(sessionmaker, seen)
+    assert len(missed) >= 5
+
+    ws = await Socket.open(server.url, dana.cookie, after=seen)
+    frames = []
+    while (frame := await ws.next())["type"] != "ready":
+        frames.append(frame)
+    assert [f["seq"] for f in frames] == missed
+    assert frame["seq"] == missed[-1]
+    # Live again: the next change arrives once, with the next number.
+    await dana.post(f"/api/conversations/{cid}/read")
+    live = await ws.next()
+    assert live["seq"] == missed[-1] + 1 and live["data"]["unread"] is False
+    await asyncio.gather(ws.close(), dana.close(), sam.close())
+
+
+async def test_a_client_resumes_across_a_server_restart(
+    db_url: str, tmp_path: Path, sessionmaker: Maker
+) -> None:
+    await create_account(sessionmaker, "dana@oem.test")
+    async with live_server(db_url, tmp_path, INBOX_RUN_WORKERS="false") as first:
+        dana = await signed_in(first, "dana@oem.test")
+        cid = await new_conversation(dana)
+        ws = await Socket.open(first.url, dana.cookie)
+        await ws.until("ready")
+        seen = ws.last_seq
+        port = first.port
+    await dana.close()
+    # The server is down; a reply lands in the database (the log) meanwhile.
+    async with sessionmaker() as s:
+        await do_record_inbound(
+            s,
+            cid,
+            InboundMessage(
+                channel=Channel.EMAIL,
+                from_address="pat@example.com",
+                body_text="while you were out",
+            ),
+            thread_rule="test",
+        )
+        await s.commit()
+    missed = await dana_events(sessionmaker, seen)
+    second = LiveServer(first.settings, port)
+    await second.start()
+    try:
+        dana = await signed_in(second, "dana@oem.test")
+        ws = await Socket.open(second.url, dana.cookie, after=seen)
+        frames = []
+        while (frame := await ws.next())["type"] != "ready":
+            frames.append(frame)
+        assert [f["seq"] for f in frames] == missed
+        assert {f["type"] for f in frames} >= {"message.created", "notification.created"}
+        await ws.close()
+        await dana.close()
+    finally:
+        await second.stop()
+
+
+async def test_a_sequence_older_than_the_log_gets_resync(
+    server: LiveServer, sessionmaker: Maker
+) -> None:
+    dana = await signed_in(server, "dana@oem.test")
+    cid = await new_conversation(dana)
+    for text in ("a", "b"):
+        await dana.post(
+            f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": text}
+        )
+    newest = (await dana_events(sessionmaker, 0))[-1]
+    async with sessionmaker() as s:
+        await s.execute(sa.delete(Event).where(Event.seq <= 2))  # past the retention
+        await s.commit()
+    ws = await Socket.open(server.url, dana.cookie, after=1)
+    resync = await ws.next()
+    assert resync == {"type": "resync", "seq": newest, "reason": "older than the log keeps"}
+    assert (await ws.next()) == {"type": "ready", "seq": newest}
+    await asyncio.gather(ws.close(), dana.close())
+
+
+async def test_presence_shows_who_has_a_conversation_open_and_who_is_typing(
+    server: LiveServer,
+) -> None:
+    dana, sam = await signed_in(server, "dana@oem.test"), await signed_in(server, "sam@oem.test")
+    cid = await new_conversation(dana)
+    dana_ws = await Socket.open(server.url, dana.cookie, after=10**6)
+    sam_ws = await Socket.open(server.url, sam.cookie, after=10**6)
+    await dana_ws.until("ready")
+    await sam_ws.until("ready")
+    await dana_ws.send({"type": "presence", "conversation_id": cid, "composing": True})
+    seen = await sam_ws.until("presence.updated")
+    assert (seen["name"], seen["conversation_id"], seen["composing"]) == ("Dana", cid, True)
+
+    late = await Socket.open(server.url, sam.cookie, after=10**6)  # a new tab learns it at once
+    await late.until("ready")
+    assert (await late.until("presence.updated"))["conversation_id"] == cid
+
+    await dana_ws.close()
+    gone = await sam_ws.until("presence.updated")
+    assert gone["conversation_id"] is None and gone["tab"] == seen["tab"]
+    await asyncio.gather(sam_ws.close(), late.close(), dana.close(), sam.close())
+
+
+async def test_a_bad_frame_gets_an_error_frame_and_the_stream_goes_on(server: LiveServer) -> None:
+    dana = await signed_in(server, "dana@oem.test")
+    ws = await Socket.open(server.url, dana.cookie)
+    await ws.until("ready")
+    await ws.send({"type": "shout", "volume": 11})
+    error = await ws.next()
+    assert error["type"] == "error" and error["code"] == "bad_frame"
+    await ws.send({"type": "ping", "nonce": "n1"})
+    assert await ws.next() == {"type": "pong", "nonce": "n1"}
+    await asyncio.gather(ws.close(), dana.close())
+
+
+async def test_a_client_too_far_behind_is_closed_with_its_resume_point(
+    db_url: str, tmp_path: Path, sessionmaker: Maker
+) -> None:
+    dana_actor = await create_account(sessionmaker, "dana@oem.test")
+    async with live_server(
+        db_url, tmp_path, INBOX_RUN_WORKERS="false", INBOX_WS_QUEUE_SIZE="200"
+    ) as srv:
+        dana = await signed_in(srv, "dana@oem.test")
+        slow = await websockets.connect(
+            srv.url.replace("http", "ws") + "/ws",
+            additional_headers={"cookie": dana.cookie},
+            max_queue=1,
+        )
+        await slow.send('{"type": "hello", "after": 0}')
+        assert '"ready"' in await slow.recv()
+        fast = await Socket.open(srv.url, dana.cookie)
+        await fast.until("ready")
+        assert srv.services is not None
+        big = {"text": "x" * 8000}
+        now = datetime.now(UTC)
+        for seq in range(1, 4001):  # far more than the socket buffers and the queue hold
+            await srv.services.hub.publish(
+                [StoredEvent(dana_actor.id, seq, "queue.updated", big, now)]
+            )
+            if seq % 100 == 0:
+                # A client that reads keeps up: it gets every frame, in order.
+                assert [(await fast.next())["seq"] for _ in range(100)] == list(
+                    range(seq - 99, seq + 1)
+                )
+        with pytest.raises(websockets.ConnectionClosed):
+            while True:
+                await asyncio.wait_for(slow.recv(), 10)
+        assert slow.close_code == 4008
+        assert slow.close_reason.startswith("too far behind; resume after ")
+        await asyncio.gather(fast.close(), dana.close())
