@@ -25,7 +25,8 @@ from server.api import api_router
 from server.api.deps import provide_actor, provide_services, provide_session
 from server.auth import SESSION_COOKIE, SessionAuthMiddleware
 from server.problems import EXCEPTION_HANDLERS
-from server.services import Services, build_services
+from server.realtime.socket import event_stream
+from server.services import Services, build_services, maintain
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,9 +66,10 @@ def _lifespan(services: Services) -> Any:
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await ensure_schema(services)
         async with asyncio.TaskGroup() as group:
-            tasks = []
+            tasks = [group.create_task(services.hub.run(), name="realtime-hub")]
             if services.settings.run_workers:
                 tasks.append(group.create_task(services.sender.run(), name="send-queue"))
+                tasks.append(group.create_task(maintain(services), name="maintenance"))
             try:
                 yield
             finally:
@@ -141,11 +143,12 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             health,
             app_shell,
             login_page,
+            event_stream,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR], include_in_schema=False
             ),
         ],
-        state=State({"services": services}),
+        state=State({"services": services, "hub": services.hub}),
         dependencies={
             "session": Provide(provide_session),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -19,6 +19,7 @@ SESSION_COOKIE = "inbox_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Routes anyone may call: signing in, the health probe, the static login page and assets.
+# The websocket checks the session itself, so it can close with 4401 after accepting.
 PUBLIC_PATHS = ["^/api/auth/login$", "^/health$", "^/login$", "^/static/", "^/schema"]
 
 
@@ -29,6 +30,17 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Servi
         raise PermissionDeniedException("Cross-origin request refused.")
 
 
+async def signed_in_from(
+    connection: ASGIConnection[Any, Any, Any, Any], services: Services
+) -> SignedIn | None:
+    """The live session behind the request's cookie, if any."""
+    token = connection.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    async with services.sessionmaker() as session:
+        return await get_signed_in(session, token, utcnow())
+
+
 class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
     def __init__(self, app: ASGIApp, services: Services) -> None:
         super().__init__(app, exclude=PUBLIC_PATHS, scopes={ScopeType.HTTP, ScopeType.WEBSOCKET})
@@ -37,15 +49,12 @@ class SessionAuthMiddleware(AbstractAuthenticationMiddleware):
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        token = connection.cookies.get(SESSION_COOKIE)
-        if not token:
+        if not connection.cookies.get(SESSION_COOKIE):
             raise NotAuthorizedException("Sign in first.")
-        async with self.services.sessionmaker() as session:
-            signed_in = await get_signed_in(session, token, utcnow())
+        signed_in = await signed_in_from(connection, self.services)
         if signed_in is None:
             raise NotAuthorizedException("Your session has ended; sign in again.")
-        if connection.scope["type"] == ScopeType.HTTP:
-            self._check_csrf(connection, signed_in)
+        self._check_csrf(connection, signed_in)
         return AuthenticationResult(user=signed_in.actor, auth=signed_in)
 
     def _check_csrf(

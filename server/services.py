@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,22 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.sandbox import SandboxChannel
 from inbox.db import make_engine, make_sessionmaker
-from inbox.events import commit_and_publish
+from inbox.events import commit_and_publish, do_prune_events
 from inbox.models import Channel
 from inbox.outbox import Sender
-from inbox.ports import EventPublisher, OutboundChannel, StoredEvent, SystemClock
+from inbox.ports import OutboundChannel, SystemClock
+from inbox.sessions import do_prune_sessions
+from server.realtime.bus import Bus, memory_backend_factory, redis_backend_factory
+from server.realtime.hub import Hub
 from server.settings import Settings
 
-
-class LocalPublisher:
-    """Hands committed events to in-process listeners (the websocket layer subscribes here)."""
-
-    def __init__(self) -> None:
-        self.listeners: list[EventPublisher] = []
-
-    async def publish(self, events: Sequence[StoredEvent]) -> None:
-        for listener in self.listeners:
-            await listener.publish(events)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -36,7 +32,7 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
-    publisher: LocalPublisher
+    hub: Hub
     sender: Sender
 
     @contextlib.asynccontextmanager
@@ -48,7 +44,7 @@ class Services:
             except BaseException:
                 await session.rollback()
                 raise
-            await commit_and_publish(session, self.publisher)
+            await commit_and_publish(session, self.hub)
             if session.info.pop("inbox.queued", False):
                 self.sender.wake()
 
@@ -61,14 +57,37 @@ def outbound_channels(settings: Settings) -> dict[Channel, OutboundChannel]:
 def build_services(settings: Settings) -> Services:
     engine = make_engine(settings.database_url)
     sessionmaker = make_sessionmaker(engine)
-    publisher = LocalPublisher()
+    if settings.redis_url:
+        backend = redis_backend_factory(settings.redis_url, settings.redis_prefix)
+    else:
+        backend = memory_backend_factory()
+    hub = Hub(
+        Bus(backend, f"{settings.redis_prefix}:events"),
+        sessionmaker,
+        queue_size=settings.ws_queue_size,
+    )
     worker = f"{socket.gethostname()}:{os.getpid()}"
     sender = Sender(
         sessionmaker,
         outbound_channels(settings),
-        publisher,
+        hub,
         SystemClock(),
         worker,
         lease=timedelta(seconds=settings.send_lease_seconds),
     )
-    return Services(settings, engine, sessionmaker, publisher, sender)
+    return Services(settings, engine, sessionmaker, hub, sender)
+
+
+async def maintain(services: Services, every: float = 3600.0) -> None:
+    """Hourly: drop events past the retention, expired sessions and old login failures."""
+    while True:
+        now = SystemClock().now()
+        try:
+            async with services.transaction() as session:
+                await do_prune_events(
+                    session, now - timedelta(days=services.settings.event_retention_days)
+                )
+                await do_prune_sessions(session, now)
+        except Exception:
+            log.exception("maintenance pass failed; will retry")
+        await asyncio.sleep(every)

@@ -36,6 +36,8 @@ class Settings:
     event_retention_days: int = 7
     sandbox_delay_ms: int = 0
     send_lease_seconds: int = 60
+    redis_prefix: str = "inbox"
+    ws_queue_size: int = 1000
 
     @property
     def secure_cookies(self) -> bool:
@@ -179,6 +181,8 @@ def load_settings(
         event_retention_days=_int(env, "INBOX_EVENT_RETENTION_DAYS", 7, minimum=1),
         sandbox_delay_ms=_int(env, "INBOX_SANDBOX_DELAY_MS", 0),
         send_lease_seconds=_int(env, "INBOX_SEND_LEASE_SECONDS", 60, minimum=1),
+        redis_prefix=env.get("INBOX_REDIS_PREFIX") or "inbox",
+        ws_queue_size=_int(env, "INBOX_WS_QUEUE_SIZE", 1000, minimum=10),
     )
 
 

@@ -11,7 +11,7 @@ import msgspec
 from inbox.accounts import do_create_account
 from inbox.errors import ValidationFailed
 from inbox.schemas import AccountCreate, AccountRead
-from server.services import build_services
+from server.services import build_services, maintain
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,21 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if not settings.redis_url:
+        log.warning(
+            "INBOX_REDIS_URL is unset: browsers learn of this worker's sends only "
+            "when they next catch up from the event log"
+        )
     log.info("worker %s started", services.sender.worker)
     try:
         async with asyncio.TaskGroup() as group:
-            sender = group.create_task(services.sender.run(), name="send-queue")
+            tasks = [
+                group.create_task(services.sender.run(), name="send-queue"),
+                group.create_task(maintain(services), name="maintenance"),
+            ]
             await stop.wait()
-            sender.cancel()
+            for task in tasks:
+                task.cancel()
     finally:
         await services.engine.dispose()
     log.info("worker stopped")

@@ -1,0 +1,1 @@
+"""Realtime: the resumable websocket event stream, presence, and fan-out across processes."""

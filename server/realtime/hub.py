@@ -1,0 +1,179 @@
+"""The per-process hub: which accounts have sockets here, and what each socket still has to get.
+
+Committed events travel over the bus to every process; each hub hands them to the sockets of
+their accounts through a bounded queue per socket, so a slow client never stalls the others.
+The event log stays the truth: a socket that sees a gap, or any socket while the bus is down,
+reads what it missed from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.models import Event
+from inbox.ports import StoredEvent
+from server.realtime.bus import Bus
+from server.realtime.frames import PresenceUpdated
+
+log = logging.getLogger(__name__)
+
+PRESENCE_TTL = timedelta(seconds=60)
+POLL_INTERVAL = 1.0
+
+
+class WireEvent(msgspec.Struct, array_like=True, frozen=True):
+    account_id: int
+    seq: int
+    type: str
+    payload: dict[str, Any]
+    created_at: datetime
+
+
+class BusEvents(msgspec.Struct, tag="events", frozen=True):
+    events: list[WireEvent]
+
+
+class BusPresence(msgspec.Struct, tag="presence", frozen=True):
+    frame: PresenceUpdated
+    expires_at: datetime
+
+
+BusMessage = BusEvents | BusPresence
+_bus_decoder = msgspec.json.Decoder(BusMessage)
+_bus_encoder = msgspec.json.Encoder()
+
+
+class CatchUp:
+    """Tells a socket to read the log after its last sequence."""
+
+
+CATCH_UP = CatchUp()
+Item = StoredEvent | PresenceUpdated | CatchUp
+
+
+@dataclass(eq=False)
+class Connection:
+    account_id: int
+    name: str
+    tab: str
+    queue_size: int
+    queue: asyncio.Queue[Item] = field(init=False)
+    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    last_sent: int = 0
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.queue_size)
+
+    def offer(self, item: Item) -> None:
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.overflowed.set()  # the socket closes; the client resumes from its last seq
+
+
+class Hub:
+    """Implements the EventPublisher port for the app, and fans events out to local sockets."""
+
+    def __init__(
+        self, bus: Bus, sessionmaker: async_sessionmaker[AsyncSession], *, queue_size: int = 1000
+    ) -> None:
+        self.bus = bus
+        self.sessionmaker = sessionmaker
+        self.queue_size = queue_size
+        self.connections: dict[int, set[Connection]] = {}
+        self.presence: dict[str, BusPresence] = {}
+
+    # Publishing (after commit).
+    async def publish(self, events: Sequence[StoredEvent]) -> None:
+        wire = [WireEvent(e.account_id, e.seq, e.type, e.payload, e.created_at) for e in events]
+        await self.bus.publish(_bus_encoder.encode(BusEvents(wire)))
+
+    async def publish_presence(self, frame: PresenceUpdated) -> None:
+        expires = datetime.now(UTC) + PRESENCE_TTL
+        await self.bus.publish(_bus_encoder.encode(BusPresence(frame, expires)))
+
+    # Sockets.
+    def connect(self, account_id: int, name: str, tab: str) -> Connection:
+        connection = Connection(account_id, name, tab, self.queue_size)
+        self.connections.setdefault(account_id, set()).add(connection)
+        return connection
+
+    def disconnect(self, connection: Connection) -> None:
+        mine = self.connections.get(connection.account_id)
+        if mine is not None:
+            mine.discard(connection)
+            if not mine:
+                del self.connections[connection.account_id]
+
+    def presence_snapshot(self) -> list[PresenceUpdated]:
+        now = datetime.now(UTC)
+        for tab in [t for t, p in self.presence.items() if p.expires_at <= now]:
+            del self.presence[tab]
+        return [p.frame for p in self.presence.values() if p.frame.conversation_id is not None]
+
+    # Receiving.
+    def on_bus_message(self, data: bytes) -> None:
+        try:
+            message = _bus_decoder.decode(data)
+        except msgspec.DecodeError:
+            log.warning("dropped an unreadable bus message")
+            return
+        if isinstance(message, BusPresence):
+            self._on_presence(message)
+            return
+        for wire in message.events:
+            for connection in self.connections.get(wire.account_id, ()):
+                connection.offer(
+                    StoredEvent(wire.account_id, wire.seq, wire.type, wire.payload, wire.created_at)
+                )
+
+    def _on_presence(self, message: BusPresence) -> None:
+        if message.frame.conversation_id is None:
+            self.presence.pop(message.frame.tab, None)
+        else:
+            self.presence[message.frame.tab] = message
+        for connections in self.connections.values():
+            for connection in connections:
+                if connection.tab != message.frame.tab:
+                    connection.offer(message.frame)
+
+    async def catch_up_all(self) -> None:
+        for connections in self.connections.values():
+            for connection in connections:
+                connection.offer(CATCH_UP)
+
+    async def _poll_while_down(self) -> None:
+        """With the bus down, look at the log once a second for every account with a socket."""
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            if self.bus.up.is_set() or not self.connections:
+                continue
+            try:
+                async with self.sessionmaker() as session:
+                    rows = await session.execute(
+                        sa.select(Event.account_id, sa.func.max(Event.seq))
+                        .where(Event.account_id.in_(list(self.connections)))
+                        .group_by(Event.account_id)
+                    )
+                    newest = dict(rows.tuples().all())
+            except Exception:
+                log.warning("polling the event log failed", exc_info=True)
+                continue
+            for account_id, seq in newest.items():
+                for connection in self.connections.get(account_id, ()):
+                    if seq > connection.last_sent:
+                        connection.offer(CATCH_UP)
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.bus.run(self.on_bus_message, self.catch_up_all), name="bus")
+            group.create_task(self._poll_while_down(), name="log-poller")

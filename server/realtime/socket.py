@@ -1,0 +1,244 @@
+"""`/ws`: one resumable event stream per browser tab.
+
+The socket registers with the hub before anything else (so nothing committed from then on can
+slip past), waits for `hello {after: N}`, replays the log after N from the database, then
+streams live frames, dropping any it already sent and filling any gap from the log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+from litestar import WebSocket, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
+
+from inbox.access import Actor
+from inbox.events import list_events_after
+from inbox.models import Account, Event
+from inbox.ports import StoredEvent
+from server.auth import signed_in_from
+from server.realtime.frames import (
+    EVENT_FRAMES,
+    ErrorFrame,
+    Hello,
+    Ping,
+    Pong,
+    PresenceSet,
+    PresenceUpdated,
+    Ready,
+    Resync,
+    client_decoder,
+    encoder,
+)
+from server.realtime.hub import CatchUp, Connection, Hub
+from server.services import Services
+
+log = logging.getLogger(__name__)
+
+HELLO_TIMEOUT = 10.0
+SEND_TIMEOUT = 10.0
+REPLAY_BATCH = 500
+CLOSE_NO_SESSION = 4401
+CLOSE_BAD_ORIGIN = 4403
+CLOSE_TOO_SLOW = 4008
+
+
+class SocketClosed(Exception):
+    pass
+
+
+class Stream:
+    """One socket's sending side: keeps `last_sent` and never sends a sequence twice."""
+
+    def __init__(
+        self, socket: WebSocket[Any, Any, Any], services: Services, connection: Connection
+    ) -> None:
+        self.socket = socket
+        self.services = services
+        self.connection = connection
+
+    async def send(self, frame: msgspec.Struct) -> None:
+        try:
+            await asyncio.wait_for(
+                self.socket.send_data(encoder.encode(frame), mode="text"), SEND_TIMEOUT
+            )
+        except (TimeoutError, WebSocketDisconnect, RuntimeError) as exc:
+            raise SocketClosed from exc
+
+    async def send_event(self, seq: int, type_: str, at: Any, data: dict[str, Any]) -> None:
+        frame_type = EVENT_FRAMES.get(type_)
+        if frame_type is None:
+            log.error("no frame for event type %s", type_)
+        else:
+            await self.send(frame_type(seq=seq, at=at, data=data))
+        self.connection.last_sent = seq
+
+    async def replay(self) -> None:
+        """Send every logged event after `last_sent`, oldest first."""
+        while True:
+            async with self.services.sessionmaker() as session:
+                events = await list_events_after(
+                    session, self.connection.account_id, self.connection.last_sent, REPLAY_BATCH
+                )
+            for event in events:
+                await self.send_event(event.seq, event.type, event.created_at, event.payload)
+            if len(events) < REPLAY_BATCH:
+                return
+
+    async def start(self, after: int) -> None:
+        """Resync if the log no longer holds what follows `after`; then replay."""
+        async with self.services.sessionmaker() as session:
+            newest = await session.scalar(
+                sa.select(Account.event_seq).where(Account.id == self.connection.account_id)
+            )
+            oldest = await session.scalar(
+                sa.select(sa.func.min(Event.seq)).where(
+                    Event.account_id == self.connection.account_id
+                )
+            )
+        newest = newest or 0
+        if after > newest:
+            await self.send(Resync(seq=newest, reason="unknown sequence"))
+            after = newest
+        elif after < newest and (oldest is None or oldest > after + 1):
+            await self.send(Resync(seq=newest, reason="older than the log keeps"))
+            after = newest
+        self.connection.last_sent = after
+        await self.replay()
+        await self.send(Ready(seq=self.connection.last_sent))
+
+    async def pump(self) -> None:
+        """Live frames from the hub until the socket closes or the client falls behind."""
+        queue = self.connection.queue
+        while True:
+            item = await queue.get()
+            if isinstance(item, CatchUp):
+                await self.replay()
+            elif isinstance(item, PresenceUpdated):
+                await self.send(item)
+            elif isinstance(item, StoredEvent):
+                await self._live(item)
+
+    async def _live(self, event: StoredEvent) -> None:
+        if event.seq <= self.connection.last_sent:
+            return  # already replayed
+        if event.seq > self.connection.last_sent + 1:
+            await self.replay()  # a gap: an event published out of order, or lost on the bus
+            if event.seq <= self.connection.last_sent:
+                return
+        await self.send_event(event.seq, event.type, event.created_at, event.payload)
+
+
+async def _read_hello(socket: WebSocket[Any, Any, Any]) -> int:
+    raw = await asyncio.wait_for(socket.receive_data(mode="text"), HELLO_TIMEOUT)
+    frame = client_decoder.decode(raw)
+    if not isinstance(frame, Hello) or frame.after < 0:
+        raise msgspec.ValidationError("the first frame must be hello {after: N}")
+    return frame.after
+
+
+async def _listen(socket: WebSocket[Any, Any, Any], stream: Stream, hub: Hub, actor: Actor) -> None:
+    """Client frames after hello: ping and presence."""
+    while True:
+        raw = await socket.receive_data(mode="text")
+        try:
+            frame = client_decoder.decode(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await stream.send(ErrorFrame(code="bad_frame", detail=str(exc)))
+            continue
+        if isinstance(frame, Ping):
+            await stream.send(Pong(nonce=frame.nonce))
+        elif isinstance(frame, PresenceSet):
+            await hub.publish_presence(
+                PresenceUpdated(
+                    account_id=actor.id,
+                    name=actor.name,
+                    tab=stream.connection.tab,
+                    conversation_id=frame.conversation_id,
+                    composing=frame.composing,
+                )
+            )
+        else:
+            await stream.send(ErrorFrame(code="bad_frame", detail="hello was already received"))
+
+
+async def _watch_overflow(connection: Connection) -> None:
+    await connection.overflowed.wait()
+
+
+@websocket("/ws", exclude_from_auth=True)
+async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
+    """Accepts, then closes with 4401 without a session and 4403 from a foreign origin, so
+    browsers see the reason (a refusal before accepting reaches them as a bare HTTP 403)."""
+    services: Services = state.services
+    hub: Hub = state.hub
+    await socket.accept()
+    origin = socket.headers.get("origin")
+    if origin and origin.rstrip("/") != services.settings.public_origin:
+        await socket.close(code=CLOSE_BAD_ORIGIN, reason="origin not allowed")
+        return
+    signed_in = await signed_in_from(socket, services)
+    if signed_in is None:
+        await socket.close(code=CLOSE_NO_SESSION, reason="sign in first")
+        return
+    actor = signed_in.actor
+    connection = hub.connect(actor.id, actor.name, uuid.uuid4().hex)
+    stream = Stream(socket, services, connection)
+    try:
+        try:
+            after = await _read_hello(socket)
+        except (TimeoutError, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            await stream.send(ErrorFrame(code="bad_hello", detail=str(exc) or "no hello"))
+            await socket.close(code=1008, reason="expected hello")
+            return
+        await stream.start(after)
+        for frame in hub.presence_snapshot():
+            await stream.send(frame)
+        await _run_until_first_exit(socket, stream, hub, actor, connection)
+    except (SocketClosed, WebSocketDisconnect):
+        pass
+    finally:
+        hub.disconnect(connection)
+        with contextlib.suppress(Exception):
+            await hub.publish_presence(
+                PresenceUpdated(
+                    account_id=actor.id,
+                    name=actor.name,
+                    tab=connection.tab,
+                    conversation_id=None,
+                    composing=False,
+                )
+            )
+
+
+async def _run_until_first_exit(
+    socket: WebSocket[Any, Any, Any], stream: Stream, hub: Hub, actor: Actor, connection: Connection
+) -> None:
+    tasks = {
+        asyncio.create_task(stream.pump(), name="ws-pump"),
+        asyncio.create_task(_listen(socket, stream, hub, actor), name="ws-listen"),
+        asyncio.create_task(_watch_overflow(connection), name="ws-overflow"),
+    }
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if connection.overflowed.is_set():
+        with contextlib.suppress(Exception):
+            await socket.close(
+                code=CLOSE_TOO_SLOW, reason=f"too far behind; resume after {connection.last_sent}"
+            )
+        return
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, SocketClosed | WebSocketDisconnect):
+            raise exc
