@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -119,13 +119,23 @@ async def app_shell(request: Request[Any, Any, Any], state: State) -> Any:
     if token:
         async with services.sessionmaker() as session:
             if await get_signed_in(session, token, utcnow()):
-                return File(WEB_DIR / "index.html", content_disposition_type="inline")
+                return _page("index.html")
     return Redirect("/login")
 
 
 @get("/login", include_in_schema=False)
 async def login_page() -> File:
-    return File(WEB_DIR / "login.html", content_disposition_type="inline")
+    return _page("login.html")
+
+
+def _page(name: str) -> File:
+    return File(
+        WEB_DIR / name,
+        filename=name,
+        media_type=MediaType.HTML,
+        content_disposition_type="inline",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 def _security_headers(response: Response[Any]) -> Response[Any]:
