@@ -138,10 +138,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _default_public_url(args: argparse.Namespace) -> None:
+    """Serving on a chosen port: unless told otherwise, browsers come to that port, and the
+    origin check must expect them there."""
+    if hasattr(args, "port") and not os.environ.get("INBOX_PUBLIC_URL"):
+        host = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host  # noqa: S104
+        os.environ["INBOX_PUBLIC_URL"] = f"http://{host}:{args.port}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if getattr(args, "demo", False):
         os.environ.setdefault("INBOX_MODE", "demo")
+    _default_public_url(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

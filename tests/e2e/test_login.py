@@ -126,7 +126,7 @@ async def _dana_sees(settings: Settings) -> tuple[ConversationSummary, ThreadRea
         await engine.dispose()
 
 
-async def test_sign_in_read_reply_and_sign_out(live: Live, browser: Any) -> None:
+async def test_sign_in_read_reply_and_sign_out(browser: Any, live: Live) -> None:
     from playwright.async_api import expect
 
     newest, thread = await _dana_sees(live.settings)
