@@ -73,7 +73,8 @@ def _upgrade(url: str) -> None:
     from alembic import command
 
     ensure_sqlite_dir(url)
-    command.upgrade(alembic_config(url), "head")
+    # "heads": capabilities add their tables on branches of their own; all of them apply.
+    command.upgrade(alembic_config(url), "heads")
 
 
 def migrate(url: str) -> None:
@@ -89,15 +90,16 @@ def migrate(url: str) -> None:
 
 
 async def schema_is_current(engine: AsyncEngine) -> tuple[bool, str | None, str]:
-    """(current?, the database's revision, the code's head revision)."""
+    """(current?, the database's revisions, the code's head revisions), revisions comma-joined."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(str(engine.url))).get_current_head() or ""
+    url = engine.url.render_as_string(hide_password=False)
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
 
-    def _current(conn: sa.Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
+    def _current(conn: sa.Connection) -> set[str]:
+        return set(MigrationContext.configure(conn).get_current_heads())
 
     async with engine.connect() as conn:
         current = await conn.run_sync(_current)
-    return current == head, current, head
+    return current == heads, ",".join(sorted(current)) or None, ",".join(sorted(heads))

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import html
-import uuid
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
-from inbox.accounts import normalize_email
-from inbox.errors import NotFound, Unprocessable, ValidationFailed
+from inbox.errors import Conflict, NotFound
 from inbox.events import record_event, staff_ids
 from inbox.leads import do_mark_contacted
 from inbox.models import (
@@ -23,7 +23,6 @@ from inbox.models import (
     Direction,
     Message,
     OutboxJob,
-    PhoneKind,
     Prospect,
     utcnow,
 )
@@ -55,67 +54,6 @@ def message_read(message: Message) -> MessageRead:
     )
 
 
-def text_to_html(text: str) -> str:
-    """Plain text as safe HTML paragraphs (until the rich composer lands)."""
-    paragraphs = [p for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
-    return "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-
-
-def _addresses(values: list[str], field: str) -> list[str]:
-    out: list[str] = []
-    for i, raw in enumerate(values):
-        address = normalize_email(raw, f"{field}[{i}]")
-        if address not in out:
-            out.append(address)
-    return out
-
-
-def _email_recipients(
-    data: MessageCreate, prospect: Prospect, sender: Account
-) -> dict[str, list[str]]:
-    known = [e.email for e in prospect.emails]
-    if not known:
-        raise Unprocessable("This prospect has no email address.", extra={"field": "to"})
-    to = _addresses(data.to, "to") or known[:1]
-    for i, address in enumerate(to):
-        if address not in known:
-            raise ValidationFailed.field(f"to[{i}]", "To must be one of the prospect's addresses")
-    recipients = {"to": to, "cc": _addresses(data.cc, "cc"), "bcc": _addresses(data.bcc, "bcc")}
-    own = sender.from_email.lower()
-    for field, addresses in recipients.items():
-        if own in addresses:
-            raise ValidationFailed.field(
-                field, f"{own} is your own sender address; remove it from {field.capitalize()}"
-            )
-    return recipients
-
-
-def _sms_recipients(prospect: Prospect) -> dict[str, list[str]]:
-    mobile = next((p.e164 for p in prospect.phones if p.kind is PhoneKind.MOBILE), None)
-    if mobile is None:
-        raise Unprocessable(
-            "This prospect has no mobile number to text.", extra={"field": "channel"}
-        )
-    return {"to": [mobile], "cc": [], "bcc": []}
-
-
-async def _thread_headers(session: AsyncSession, conversation_id: int) -> tuple[str, str]:
-    """In-Reply-To and References for the next email in the conversation."""
-    ids = list(
-        await session.scalars(
-            sa.select(Message.message_id_header)
-            .where(
-                Message.conversation_id == conversation_id, Message.message_id_header.is_not(None)
-            )
-            .order_by(Message.id.desc())
-            .limit(20)
-        )
-    )
-    if not ids:
-        return "", ""
-    return ids[0] or "", " ".join(reversed([i for i in ids if i]))
-
-
 async def _touch_conversation(
     session: AsyncSession, conversation: Conversation, message: Message
 ) -> None:
@@ -128,20 +66,74 @@ async def _touch_conversation(
     await session.flush()
 
 
+@dataclass(frozen=True, slots=True)
+class SendContext:
+    """What a send needs from the installation's settings."""
+
+    email_domain: str
+    secret_key: str = ""
+    reply_address: str = ""
+
+
+class Draft(Protocol):
+    """Fills a channel's part of an outbound message and returns its idempotency key."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        message: Message,
+        data: MessageCreate,
+        *,
+        prospect: Prospect,
+        sender: Account,
+        conversation: Conversation,
+        context: SendContext,
+    ) -> str: ...
+
+
+async def check_nothing_new(
+    session: AsyncSession, actor: Actor, conversation_id: int, seen_message_id: int | None
+) -> None:
+    """The collision guard: refuse a send composed before a newer message (a prospect's reply
+    or a colleague's send) that the author has not seen. Their own sends do not count."""
+    if seen_message_id is None:
+        return
+    newer = list(
+        await session.scalars(
+            sa.select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.id > seen_message_id,
+                sa.or_(Message.author_account_id.is_(None), Message.author_account_id != actor.id),
+            )
+            .order_by(Message.id)
+        )
+    )
+    if newer:
+        raise Conflict(
+            f"{len(newer)} new message(s) arrived in this conversation since you started writing.",
+            extra={"new_messages": [msgspec.to_builtins(message_read(m)) for m in newer]},
+        )
+
+
 async def do_send_message(
     session: AsyncSession,
     actor: Actor,
     conversation_id: int,
     data: MessageCreate,
     *,
-    email_domain: str,
+    context: SendContext,
 ) -> MessageRead:
     """Record an outbound message as queued, with its send-queue row, in this transaction.
     The prospect's existing leads become Contacted."""
+    from inbox.email_messages import draft_email
+    from inbox.sms_messages import draft_sms
+
     check_staff(actor)
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFound(f"No conversation {conversation_id}.")
+    await check_nothing_new(session, actor, conversation_id, data.seen_message_id)
     prospect = await session.get(Prospect, conversation.prospect_id)
     sender = await session.get(Account, actor.id)
     assert prospect is not None and sender is not None
@@ -156,18 +148,16 @@ async def do_send_message(
         status=DeliveryStatus.QUEUED,
         created_at=now,
     )
-    if data.channel is Channel.EMAIL:
-        message.recipients = _email_recipients(data, prospect, sender)
-        message.author_address = sender.from_email
-        message.subject = data.subject.strip() or conversation.subject or "(no subject)"
-        message.body_html = text_to_html(data.body_text)
-        message.message_id_header = f"<{uuid.uuid4().hex}@{email_domain}>"
-        message.in_reply_to, message.references = await _thread_headers(session, conversation_id)
-        key = message.message_id_header
-        conversation.subject = conversation.subject or message.subject
-    else:
-        message.recipients = _sms_recipients(prospect)
-        key = f"sms-{uuid.uuid4().hex}"
+    draft: Draft = draft_email if data.channel is Channel.EMAIL else draft_sms
+    key = await draft(
+        session,
+        message,
+        data,
+        prospect=prospect,
+        sender=sender,
+        conversation=conversation,
+        context=context,
+    )
     session.add(message)
     await session.flush()
     session.add(

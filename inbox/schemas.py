@@ -129,6 +129,8 @@ class MessageCreate(Input):
     to: list[Email] = []
     cc: list[Email] = []
     bcc: list[Email] = []
+    # The newest message the author had seen; a newer one from someone else makes the send a 409.
+    seen_message_id: int | None = None
 
 
 class MessageRead(msgspec.Struct, kw_only=True):

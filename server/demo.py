@@ -295,7 +295,6 @@ async def _write_plan(
     services: Services, plan: Plan, actors: list[Actor], written: Written
 ) -> None:
     actor = actors[plan.cmu]
-    domain = services.settings.email_domain
     region = services.settings.phone_region
     async with services.transaction() as session:
         prospect = await do_create_prospect(session, actor, plan.prospect, region=region)
@@ -312,7 +311,7 @@ async def _write_plan(
                     channel=step.channel, body_text=step.text, subject=step.subject
                 )
                 sent = await do_send_message(
-                    session, actor, conversation_id, data, email_domain=domain
+                    session, actor, conversation_id, data, context=services.send_context
                 )
                 message_id = sent.id
                 written.outbound[message_id] = step.channel

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from channels.sandbox import SandboxChannel
 from inbox.db import make_engine, make_sessionmaker
 from inbox.events import commit_and_publish, do_prune_events
+from inbox.messages import SendContext
 from inbox.models import Channel
 from inbox.outbox import Sender
 from inbox.ports import OutboundChannel, SystemClock
@@ -34,6 +35,12 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     hub: Hub
     sender: Sender
+
+    @property
+    def send_context(self) -> SendContext:
+        return SendContext(
+            email_domain=self.settings.email_domain, secret_key=self.settings.secret_key
+        )
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -113,5 +113,5 @@ class ConversationController(Controller):
     ) -> MessageRead:
         """Queue an email or SMS; delivery status follows as `message.updated` events."""
         return await do_send_message(
-            session, actor, conversation_id, data, email_domain=services.settings.email_domain
+            session, actor, conversation_id, data, context=services.send_context
         )

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inbox.models import Account, Message, OutboxJob, Prospect, ProspectPhone, Role
+from inbox.messages import do_record_inbound
+from inbox.models import Account, Channel, Message, OutboxJob, Prospect, ProspectPhone, Role
+from inbox.schemas import InboundMessage
 from server.app import create_app
 from server.settings import load_settings
 from tests.conftest import count_rows, create_account
@@ -326,3 +328,44 @@ async def test_health_reports_the_database(client: AsyncTestClient[Any]) -> None
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "redis": "not configured"}
+
+
+async def test_a_collision_is_a_409_problem_listing_what_is_new(
+    client: AsyncTestClient[Any], cmu_headers: dict[str, str], sessionmaker: Any
+) -> None:
+    prospect = (
+        await client.post(
+            "/api/prospects",
+            headers=cmu_headers,
+            json={"first_name": "Pat", "emails": ["pat@example.com"]},
+        )
+    ).json()
+    url = f"/api/conversations/{prospect['conversation_id']}/messages"
+    first = (
+        await client.post(url, headers=cmu_headers, json={"channel": "email", "body_text": "one"})
+    ).json()
+    stale = await client.post(
+        url,
+        headers=cmu_headers,
+        json={"channel": "email", "body_text": "two", "seen_message_id": first["id"] - 1},
+    )
+    assert stale.status_code == 202, "my own newer send is no collision"
+    async with sessionmaker() as s:
+        await do_record_inbound(
+            s,
+            prospect["conversation_id"],
+            InboundMessage(
+                channel=Channel.EMAIL, from_address="pat@example.com", body_text="A question"
+            ),
+            thread_rule="test",
+        )
+        await s.commit()
+    collided = await client.post(
+        url,
+        headers=cmu_headers,
+        json={"channel": "email", "body_text": "three", "seen_message_id": first["id"] + 1},
+    )
+    assert collided.status_code == 409
+    problem = collided.json()
+    assert problem["code"] == "conflict"
+    assert [m["body_text"] for m in problem["new_messages"]] == ["A question"]

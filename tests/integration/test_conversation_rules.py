@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.access import Actor
 from inbox.conversations import do_mark_read, do_set_flag, list_conversations
 from inbox.leads import do_add_lead, list_leads
-from inbox.messages import do_record_inbound, do_send_message
+from inbox.messages import SendContext, do_record_inbound, do_send_message
 from inbox.models import Channel, FollowUpStatus, Lead
 from inbox.prospects import do_create_prospect
 from inbox.schemas import InboundMessage, LeadCreate, MessageCreate, PhoneInput, ProspectCreate
@@ -46,7 +47,7 @@ async def send(
             actor,
             conversation_id,
             MessageCreate(channel=channel, body_text="Hi there", subject="Your quote"),
-            email_domain="inbox.test",
+            context=SendContext(email_domain="inbox.test"),
         )
         await s.commit()
 
@@ -216,3 +217,41 @@ async def test_a_duplicate_inbound_message_is_recorded_once(
 
         thread = await get_thread(s, cmu, conversation_id)
     assert len(thread.messages) == 1
+
+
+async def test_a_send_composed_before_a_newer_message_is_refused_with_what_is_new(
+    sessionmaker: Maker, cmu: Actor
+) -> None:
+    from inbox.errors import Conflict
+    from inbox.models import Message
+
+    colleague = await create_account(sessionmaker, "sam@oem.test")
+    _, cid = await new_prospect(sessionmaker, cmu, "a@example.com")
+    await send(sessionmaker, cmu, cid)
+    async with sessionmaker() as s:
+        first = await s.scalar(sa.select(sa.func.max(Message.id)))
+    await reply(sessionmaker, cid, "a@example.com")
+
+    async def send_seen(actor: Actor, seen: int | None) -> None:
+        async with sessionmaker() as s:
+            await do_send_message(
+                s,
+                actor,
+                cid,
+                MessageCreate(channel=Channel.EMAIL, body_text="Answer", seen_message_id=seen),
+                context=SendContext(email_domain="inbox.test"),
+            )
+            await s.commit()
+
+    with pytest.raises(Conflict) as caught:
+        await send_seen(colleague, first)
+    new = caught.value.extra["new_messages"]
+    assert [(m["direction"], m["body_text"]) for m in new] == [("inbound", "Thanks!")]  # type: ignore[index,union-attr]
+    async with sessionmaker() as s:
+        count = await s.scalar(sa.select(sa.func.count()).select_from(Message))
+    assert count == 2, "the refused send wrote nothing"
+
+    async with sessionmaker() as s:
+        newest = await s.scalar(sa.select(sa.func.max(Message.id)))
+    await send_seen(colleague, newest)  # having seen the reply, it goes
+    await send_seen(colleague, newest)  # their own newer send is no collision

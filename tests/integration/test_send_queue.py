@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.access import Actor
 from inbox.events import MemoryPublisher
-from inbox.messages import do_send_message
+from inbox.messages import SendContext, do_send_message
 from inbox.models import Channel, DeliveryStatus, Event, Message, OutboxJob, OutboxState
 from inbox.outbox import Sender, claim_due
 from inbox.ports import (
@@ -71,7 +71,7 @@ async def queue_messages(maker: Maker, actor: Actor, count: int) -> list[int]:
                 actor,
                 p.conversation_id,
                 MessageCreate(channel=Channel.EMAIL, body_text=f"message {n}"),
-                email_domain="inbox.test",
+                context=SendContext(email_domain="inbox.test"),
             )
             ids.append(m.id)
         await s.commit()
