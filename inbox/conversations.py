@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
+from inbox.attachments import list_attachments
 from inbox.errors import NotFound, ValidationFailed
 from inbox.events import record_event, staff_ids
 from inbox.messages import message_read
@@ -155,13 +156,19 @@ async def get_thread(session: AsyncSession, actor: Actor, conversation_id: int) 
     summary = await get_summary(session, actor, conversation_id)
     prospect = await session.get(Prospect, summary.prospect_id)
     assert prospect is not None
-    messages = await session.scalars(
-        sa.select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+    messages = list(
+        await session.scalars(
+            sa.select(Message)
+            .where(Message.conversation_id == conversation_id)
+            .order_by(Message.id)
+        )
     )
+    files = await list_attachments(session, [m.id for m in messages])
+    reads = [message_read(m) for m in messages]
+    for read in reads:
+        read.attachments = files.get(read.id, [])
     return ThreadRead(
-        conversation=summary,
-        prospect=prospect_read(prospect, conversation_id),
-        messages=[message_read(m) for m in messages],
+        conversation=summary, prospect=prospect_read(prospect, conversation_id), messages=reads
     )
 
 

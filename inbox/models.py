@@ -377,3 +377,16 @@ class Event(Base):
     type: Mapped[str] = mapped_column(sa.String(50))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SuppressedAddress(Base):
+    """An address we must not email again (a hard bounce), until an admin resets it."""
+
+    __tablename__ = "suppressed_address"
+
+    address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    source_message_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("message.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -10,6 +10,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 
 import msgspec
 
+from inbox.attachments import AttachmentRead
 from inbox.models import (
     Channel,
     DeliveryStatus,
@@ -152,6 +153,7 @@ class MessageRead(msgspec.Struct, kw_only=True):
     thread_rule: str
     created_at: datetime
     sent_at: datetime | None
+    attachments: list[AttachmentRead] = []
 
 
 class ThreadRead(msgspec.Struct, kw_only=True):

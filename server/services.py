@@ -14,6 +14,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.sandbox import SandboxChannel
+from channels.storage import FileAttachmentStore
 from inbox.db import make_engine, make_sessionmaker
 from inbox.events import commit_and_publish, do_prune_events
 from inbox.messages import SendContext
@@ -35,6 +36,7 @@ class Services:
     sessionmaker: async_sessionmaker[AsyncSession]
     hub: Hub
     sender: Sender
+    attachments: FileAttachmentStore
 
     @property
     def send_context(self) -> SendContext:
@@ -82,7 +84,8 @@ def build_services(settings: Settings) -> Services:
         worker,
         lease=timedelta(seconds=settings.send_lease_seconds),
     )
-    return Services(settings, engine, sessionmaker, hub, sender)
+    attachments = FileAttachmentStore(settings.attachments_dir)
+    return Services(settings, engine, sessionmaker, hub, sender, attachments)
 
 
 async def maintain(services: Services, every: float = 3600.0) -> None:

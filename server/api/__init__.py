@@ -6,6 +6,7 @@ from litestar import Router
 from litestar.types import ControllerRouterHandler
 
 from server.api.accounts import AccountController
+from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
 from server.api.conversations import ConversationController
 from server.api.events import EventController
@@ -19,6 +20,7 @@ HANDLERS: list[ControllerRouterHandler] = [
     ConversationController,
     NotificationController,
     EventController,
+    AttachmentController,
 ]
 
 
