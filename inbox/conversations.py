@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 import sqlalchemy as sa
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
 from inbox.attachments import list_attachments
+from inbox.deliveries import list_outcomes
 from inbox.errors import NotFound, ValidationFailed
 from inbox.events import record_event, staff_ids
 from inbox.messages import message_read
@@ -24,7 +25,14 @@ from inbox.models import (
     Prospect,
 )
 from inbox.prospects import display_name, prospect_read
-from inbox.schemas import ConversationFilter, ConversationSummary, Page, ThreadRead
+from inbox.schemas import (
+    ConversationCounts,
+    ConversationFilter,
+    ConversationSummary,
+    Page,
+    ThreadRead,
+)
+from inbox.tasks import count_open_tasks
 
 MAX_PAGE = 100
 # The viewer's own state row and the last message, joined into every summary.
@@ -64,21 +72,46 @@ def _summary_query(actor: Actor) -> SummarySelect:
     )
 
 
-def _filter(query: SummarySelect, actor: Actor, name: ConversationFilter) -> SummarySelect:
+def _condition(actor: Actor, name: ConversationFilter) -> sa.ColumnElement[bool]:
+    """A sidebar filter, over `conversation` outer-joined to the actor's `_State` row."""
     if name == "mine":
-        return query.where(Conversation.assignee_id == actor.id)
+        return Conversation.assignee_id == actor.id
     if name == "needs_reply":
-        return query.where(Conversation.last_human_direction == Direction.INBOUND)
+        return Conversation.last_human_direction == Direction.INBOUND
     if name == "replied":
-        return query.where(Conversation.last_human_direction == Direction.OUTBOUND)
+        return Conversation.last_human_direction == Direction.OUTBOUND
     if name == "flagged":
-        return query.where(_State.flagged.is_(True))
+        return _State.flagged.is_(True)
     if name == "unread":
-        return query.where(
-            Conversation.last_message_id > sa.func.coalesce(_State.last_read_message_id, 0)
-        )
+        return Conversation.last_message_id > sa.func.coalesce(_State.last_read_message_id, 0)
     # "all" shows conversations that have at least one message.
-    return query.where(Conversation.last_message_id.is_not(None))
+    return Conversation.last_message_id.is_not(None)
+
+
+def _filter(query: SummarySelect, actor: Actor, name: ConversationFilter) -> SummarySelect:
+    return query.where(_condition(actor, name))
+
+
+async def count_conversations(session: AsyncSession, actor: Actor) -> ConversationCounts:
+    """Every sidebar filter's count in one pass over the conversations, with the same
+    conditions as `list_conversations`. A client refetches it when `conversation.updated` or
+    `message.created` arrives."""
+    check_staff(actor)
+    names: tuple[ConversationFilter, ...] = get_args(ConversationFilter)
+    totals = [
+        sa.func.coalesce(sa.func.sum(sa.case((_condition(actor, n), 1), else_=0)), 0) for n in names
+    ]
+    row = (
+        await session.execute(
+            sa.select(*totals)
+            .select_from(Conversation)
+            .outerjoin(
+                _State,
+                sa.and_(_State.conversation_id == Conversation.id, _State.account_id == actor.id),
+            )
+        )
+    ).one()
+    return ConversationCounts(**{n: int(v) for n, v in zip(names, row, strict=True)})
 
 
 def _summary(row: Any) -> ConversationSummary:
@@ -164,11 +197,16 @@ async def get_thread(session: AsyncSession, actor: Actor, conversation_id: int) 
         )
     )
     files = await list_attachments(session, [m.id for m in messages])
+    outcomes = await list_outcomes(session, [m.id for m in messages])
     reads = [message_read(m) for m in messages]
     for read in reads:
         read.attachments = files.get(read.id, [])
+        read.recipient_outcomes = outcomes.get(read.id, [])
+    open_tasks = (await count_open_tasks(session, [prospect.id])).get(prospect.id, 0)
     return ThreadRead(
-        conversation=summary, prospect=prospect_read(prospect, conversation_id), messages=reads
+        conversation=summary,
+        prospect=prospect_read(prospect, conversation_id, open_tasks=open_tasks),
+        messages=reads,
     )
 
 

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
-from inbox.errors import Conflict, NotFound
+from inbox.errors import Conflict, NotFound, ValidationFailed
 from inbox.events import record_event, staff_ids
 from inbox.leads import do_mark_contacted
 from inbox.models import (
@@ -45,12 +45,16 @@ def message_read(message: Message) -> MessageRead:
         body_html=message.body_html,
         to=list(recipients.get("to", [])),
         cc=list(recipients.get("cc", [])),
+        bcc=list(recipients.get("bcc", [])) if message.direction is Direction.OUTBOUND else [],
+        signature_kind=message.signature_kind,
         is_automatic=message.is_automatic,
         status=message.status,
         error=message.error,
         thread_rule=message.thread_rule,
         created_at=message.created_at,
         sent_at=message.sent_at,
+        body_text_full=message.body_text_full or message.body_text,
+        body_html_full=message.body_html_full or message.body_html,
     )
 
 
@@ -116,6 +120,14 @@ async def check_nothing_new(
         )
 
 
+def check_body(data: MessageCreate) -> None:
+    """A message says something; rich text is for email only."""
+    if data.body_html is not None and data.channel is not Channel.EMAIL:
+        raise ValidationFailed.field("body_html", "rich text can only be sent by email")
+    if not data.body_text.strip() and not (data.body_html or "").strip():
+        raise ValidationFailed.field("body_text", "write a message first")
+
+
 async def do_send_message(
     session: AsyncSession,
     actor: Actor,
@@ -130,6 +142,7 @@ async def do_send_message(
     from inbox.sms_messages import draft_sms
 
     check_staff(actor)
+    check_body(data)
     conversation = await session.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFound(f"No conversation {conversation_id}.")
@@ -245,6 +258,10 @@ async def do_record_inbound(
         subject=inbound.subject,
         body_text=inbound.body_text,
         body_html=inbound.body_html,
+        body_text_full=inbound.body_text_full or inbound.body_text,
+        body_html_full=inbound.body_html_full or inbound.body_html,
+        raw=inbound.raw,
+        error=inbound.parse_error,
         message_id_header=inbound.message_id_header,
         in_reply_to=inbound.in_reply_to,
         references=inbound.references,
@@ -262,3 +279,29 @@ async def do_record_inbound(
     if not message.is_automatic:
         await do_notify_reply(session, conversation, message)
     return read
+
+
+async def do_queue_automatic(
+    session: AsyncSession, conversation: Conversation, message: Message, idempotency_key: str
+) -> MessageRead:
+    """Queue an outbound message that nobody typed (e.g. the answer to an SMS HELP), with its
+    send-queue row. It is not a human reply: leads, assignee and needs-reply stay as they are."""
+    message.conversation_id = conversation.id
+    message.direction = Direction.OUTBOUND
+    message.is_automatic = True
+    message.status = DeliveryStatus.QUEUED
+    message.created_at = utcnow()
+    session.add(message)
+    await session.flush()
+    session.add(
+        OutboxJob(
+            message_id=message.id,
+            channel=message.channel,
+            idempotency_key=idempotency_key,
+            next_attempt_at=message.created_at,
+            created_at=message.created_at,
+        )
+    )
+    session.info["inbox.queued"] = True
+    await _touch_conversation(session, conversation, message)
+    return await _announce(session, conversation, message)

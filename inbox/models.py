@@ -283,6 +283,10 @@ class Message(Base):
     subject: Mapped[str] = mapped_column(sa.String(998), default="")
     body_text: Mapped[str] = mapped_column(sa.Text, default="")
     body_html: Mapped[str] = mapped_column(sa.Text, default="")
+    # Inbound email: body_text/body_html are what to show (quoted history and signature cut),
+    # the *_full columns the whole body, for "show quoted text".
+    body_text_full: Mapped[str] = mapped_column(sa.Text, default="")
+    body_html_full: Mapped[str] = mapped_column(sa.Text, default="")
     # Email headers; for SMS the provider's id goes into external_id.
     message_id_header: Mapped[str | None] = mapped_column(sa.String(998), unique=True)
     in_reply_to: Mapped[str] = mapped_column(sa.String(998), default="")
@@ -293,6 +297,10 @@ class Message(Base):
     status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus, "delivery_status"))
     error: Mapped[str] = mapped_column(sa.Text, default="")
     thread_rule: Mapped[str] = mapped_column(sa.String(50), default="")
+    # Outbound email: the Reply-To with the conversation's signed token, and which signature
+    # (first_contact or reply; empty when the account has none) was added to the body.
+    reply_to: Mapped[str] = mapped_column(sa.String(320), default="")
+    signature_kind: Mapped[str] = mapped_column(sa.String(20), default="")
     raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
@@ -390,3 +398,189 @@ class SuppressedAddress(Base):
         sa.ForeignKey("message.id", ondelete="SET NULL")
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- workflows: lead queues, tasks, snippets ---
+
+
+class SavedView(Base):
+    """A user's named lead queue: criteria over leads and their prospects, in the user's order."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (sa.Index("ix_saved_view_owner", "account_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("account.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(sa.String(100))
+    # A QueueCriteria as JSON; validated on the way in, so reading it back cannot fail.
+    criteria: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sort: Mapped[str] = mapped_column(sa.String(32), default="newest")
+    position: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Task(Base):
+    """A to-do on a prospect. Its status (incomplete, overdue, complete) is derived, never stored."""
+
+    __tablename__ = "task"
+    __table_args__ = (
+        sa.Index("ix_task_assignee_open", "assignee_id", "completed_at", "due_at"),
+        sa.Index("ix_task_overdue_scan", "completed_at", "overdue_notified_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("prospect.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str] = mapped_column(sa.Text)
+    due_at: Mapped[datetime]
+    assignee_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account.id", ondelete="SET NULL")
+    )
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account.id", ondelete="SET NULL")
+    )
+    completed_at: Mapped[datetime | None]
+    # Set by the one scheduler pass that wins the conditional UPDATE: the assignee hears once.
+    overdue_notified_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Snippet(Base):
+    """Shared canned text with merge fields such as {first_name}."""
+
+    __tablename__ = "snippet"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    title: Mapped[str] = mapped_column(sa.String(200))
+    body: Mapped[str] = mapped_column(sa.Text)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account.id", ondelete="SET NULL")
+    )
+    updated_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# Lead queues sort by creation time, most often within one follow-up status (Not Contacted);
+# the criteria columns ride along so counts and filtered pages are read from the index alone.
+sa.Index("ix_lead_created", Lead.created_at, Lead.id)
+sa.Index(
+    "ix_lead_queue",
+    Lead.follow_up_status,
+    Lead.created_at,
+    Lead.id,
+    Lead.lead_type,
+    Lead.source,
+    Lead.category,
+    Lead.purchase_timeframe,
+    Lead.dealer,
+)
+
+
+# --- email inbound ---
+
+
+class Mailbox(Base):
+    """An IMAP mailbox we watch: how far it has been read, and which process holds its lease."""
+
+    __tablename__ = "mailbox"
+
+    name: Mapped[str] = mapped_column(sa.String(500), primary_key=True)
+    # Progress is UIDVALIDITY + last UID; advanced in the transaction that stores the mail.
+    uidvalidity: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    last_uid: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    holder: Mapped[str] = mapped_column(sa.String(200), default="")
+    lease_until: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class InboundFailure(Base):
+    """Mail that was fetched but could not be placed in a conversation, kept raw with why."""
+
+    __tablename__ = "inbound_failure"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(sa.String(500), default="")
+    message_id_header: Mapped[str] = mapped_column(sa.String(998), unique=True)
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- search ---
+# The message grid filters on the date and on prospect names typed in any case; the full-text
+# index itself (FTS5 table or tsvector column) is made by the search migration, outside the ORM.
+sa.Index("ix_message_created_at", Message.created_at)
+sa.Index("ix_prospect_first_name_lower", sa.func.lower(Prospect.first_name))
+sa.Index("ix_prospect_last_name_lower", sa.func.lower(Prospect.last_name))
+
+
+# --- email outbound ---
+
+
+class RecipientStatus(enum.StrEnum):
+    SENT = "sent"
+    DEFERRED = "deferred"
+    FAILED = "failed"
+
+
+class RecipientOutcome(Base):
+    """How the last delivery attempt (or a later bounce) went for one recipient of a message."""
+
+    __tablename__ = "recipient_outcome"
+
+    message_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("message.id", ondelete="CASCADE"), primary_key=True
+    )
+    address: Mapped[str] = mapped_column(sa.String(320), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(3))  # to, cc or bcc
+    status: Mapped[RecipientStatus] = mapped_column(_enum(RecipientStatus, "recipient_status"))
+    # The server's reply (e.g. "550 5.1.1 no such user"), or the bounce's diagnostic.
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- sms consent ---
+
+
+class SmsConsent(enum.StrEnum):
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+
+
+class SmsConsentChange(Base):
+    """One entry of the append-only SMS consent ledger; a prospect's consent is their latest."""
+
+    __tablename__ = "sms_consent_change"
+    __table_args__ = (sa.Index("ix_sms_consent_prospect", "prospect_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    prospect_id: Mapped[int] = mapped_column(sa.ForeignKey("prospect.id", ondelete="CASCADE"))
+    consent: Mapped[SmsConsent] = mapped_column(_enum(SmsConsent, "sms_consent"))
+    # Where it came from: manual, keyword, provider (e.g. error 21610), import, demo.
+    source: Mapped[str] = mapped_column(sa.String(50))
+    # The account that changed it by hand; None when the prospect or the provider did.
+    actor_account_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("account.id", ondelete="SET NULL")
+    )
+    phone_e164: Mapped[str] = mapped_column(sa.String(20), default="")
+    # The keyword, the provider's error, or the CMU's note.
+    detail: Mapped[str] = mapped_column(sa.Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PhoneLookup(Base):
+    """What a lookup (or the provider's own reports) says of a number, overriding its type."""
+
+    __tablename__ = "phone_lookup"
+
+    e164: Mapped[str] = mapped_column(sa.String(20), primary_key=True)
+    can_text: Mapped[bool]
+    line_type: Mapped[str] = mapped_column(sa.String(50), default="")
+    source: Mapped[str] = mapped_column(sa.String(50))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,16 +20,27 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inbox.deliveries import do_record_outcomes
 from inbox.events import commit_and_publish, record_event, staff_ids
-from inbox.models import Channel, DeliveryStatus, Message, OutboxJob, OutboxState
+from inbox.models import (
+    Attachment,
+    Channel,
+    DeliveryStatus,
+    Message,
+    OutboxJob,
+    OutboxState,
+    RecipientStatus,
+)
 from inbox.ports import (
     Clock,
     DeliveryLookup,
     DeliveryReceipt,
     EventPublisher,
+    OutboundAttachment,
     OutboundChannel,
     OutboundEnvelope,
     PermanentDeliveryError,
+    RecipientResult,
     TransientDeliveryError,
 )
 
@@ -100,6 +111,9 @@ async def load_envelope(session: AsyncSession, job: ClaimedJob) -> OutboundEnvel
         headers["In-Reply-To"] = message.in_reply_to
     if message.references:
         headers["References"] = message.references
+    files = await session.scalars(
+        sa.select(Attachment).where(Attachment.message_id == message.id).order_by(Attachment.id)
+    )
     return OutboundEnvelope(
         message_id=message.id,
         idempotency_key=job.idempotency_key,
@@ -113,7 +127,45 @@ async def load_envelope(session: AsyncSession, job: ClaimedJob) -> OutboundEnvel
         from_name=message.author_name,
         from_address=message.author_address,
         headers=headers,
+        reply_to=message.reply_to,
+        attachments=tuple(
+            OutboundAttachment(f.filename, f.content_type, f.size, f.storage_key) for f in files
+        ),
     )
+
+
+_RECIPIENT_STATUS = {
+    DeliveryStatus.SENT: RecipientStatus.SENT,
+    DeliveryStatus.QUEUED: RecipientStatus.DEFERRED,
+    DeliveryStatus.FAILED: RecipientStatus.FAILED,
+}
+
+
+async def _record_recipients(
+    session: AsyncSession,
+    message_id: int,
+    status: DeliveryStatus,
+    error: str,
+    results: tuple[RecipientResult, ...],
+    now: datetime,
+) -> tuple[list[dict[str, str]], str]:
+    """Each recipient's outcome (the channel's word, else the message's) and the message error,
+    which names the refused recipients of a message that otherwise went out."""
+    message = await session.get(Message, message_id)
+    assert message is not None
+    recipients = message.recipients or {}
+    if not results:
+        everyone = [a for kind in ("to", "cc", "bcc") for a in recipients.get(kind, [])]
+        results = tuple(RecipientResult(a, _RECIPIENT_STATUS[status], error) for a in everyone)
+    outcomes = await do_record_outcomes(session, message_id, recipients, results, now)
+    if status is DeliveryStatus.SENT and not error:
+        refused = [r for r in results if r.status is not RecipientStatus.SENT]
+        error = "; ".join(f"{r.address}: {r.detail}" for r in refused)
+    payload = [
+        {"address": o.address, "kind": o.kind, "status": o.status.value, "detail": o.detail}
+        for o in outcomes
+    ]
+    return payload, error
 
 
 async def _finish(
@@ -127,6 +179,7 @@ async def _finish(
     error: str = "",
     receipt: DeliveryReceipt | None = None,
     retry_at: datetime | None = None,
+    recipients: tuple[RecipientResult, ...] = (),
 ) -> None:
     """Record an outcome, unless another sender took the job over meanwhile (lease expired)."""
     owned = await session.scalar(
@@ -143,6 +196,8 @@ async def _finish(
         log.warning("outbox job %s was taken over before its outcome was recorded", job.job_id)
         await session.rollback()
         return
+    results = receipt.recipients if receipt is not None else recipients
+    outcomes, error = await _record_recipients(session, job.message_id, status, error, results, now)
     values: dict[str, object] = {"status": status, "error": error}
     if status is DeliveryStatus.SENT:
         values["sent_at"] = now
@@ -161,6 +216,7 @@ async def _finish(
             "message_id": job.message_id,
             "status": status.value,
             "error": error,
+            "recipients": outcomes,
         },
     )
 
@@ -204,9 +260,15 @@ async def process(
                 "status": DeliveryStatus.QUEUED,
                 "error": f"deferred: {exc}",
                 "retry_at": clock.now() + backoff(job.attempts),
+                "recipients": exc.recipients,
             }
     except PermanentDeliveryError as exc:
-        outcome = {"state": OutboxState.FAILED, "status": DeliveryStatus.FAILED, "error": str(exc)}
+        outcome = {
+            "state": OutboxState.FAILED,
+            "status": DeliveryStatus.FAILED,
+            "error": str(exc),
+            "recipients": exc.recipients,
+        }
     async with sessionmaker() as session:
         await _finish(session, job, worker, clock.now(), **outcome)  # type: ignore[arg-type]
         await commit_and_publish(session, publisher)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from inbox.models import Channel
+from inbox.models import Channel, RecipientStatus
 
 
 class Clock(Protocol):
@@ -38,6 +38,16 @@ class EventPublisher(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class OutboundAttachment:
+    """A file to send with a message; the channel reads its bytes from the attachment store."""
+
+    filename: str
+    content_type: str
+    size: int
+    storage_key: str
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundEnvelope:
     """What a channel needs to deliver one outbound message."""
 
@@ -53,19 +63,46 @@ class OutboundEnvelope:
     from_name: str = ""
     from_address: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    reply_to: str = ""
+    attachments: tuple[OutboundAttachment, ...] = ()
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the message goes to, Bcc included (the envelope, not the headers)."""
+        return self.to + self.cc + self.bcc
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    """What the receiving server said about one recipient."""
+
+    address: str
+    status: RecipientStatus
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReceipt:
     external_id: str = ""
     detail: str = ""
+    # Per recipient, when the channel knows better than "all of them went": a server may
+    # accept the message for some recipients and refuse others.
+    recipients: tuple[RecipientResult, ...] = ()
 
 
-class TransientDeliveryError(Exception):
+class DeliveryError(Exception):
+    """A delivery that did not happen; `recipients` says why per address when known."""
+
+    def __init__(self, detail: str, *, recipients: tuple[RecipientResult, ...] = ()) -> None:
+        super().__init__(detail)
+        self.recipients = recipients
+
+
+class TransientDeliveryError(DeliveryError):
     """The channel may accept the message later: retry with backoff."""
 
 
-class PermanentDeliveryError(Exception):
+class PermanentDeliveryError(DeliveryError):
     """The channel refused the message for good."""
 
 

@@ -12,6 +12,7 @@ from inbox.errors import NotFound, ValidationFailed
 from inbox.models import Conversation, PhoneKind, Prospect, ProspectEmail, ProspectPhone, utcnow
 from inbox.phones import parse_phone, try_parse_phone
 from inbox.schemas import PhoneInput, PhoneRead, ProspectCreate, ProspectRead, ProspectUpdate
+from inbox.tasks import count_open_tasks
 
 
 def display_name(prospect: Prospect) -> str:
@@ -21,7 +22,7 @@ def display_name(prospect: Prospect) -> str:
     return prospect.emails[0].email if prospect.emails else f"Prospect {prospect.id}"
 
 
-def prospect_read(prospect: Prospect, conversation_id: int) -> ProspectRead:
+def prospect_read(prospect: Prospect, conversation_id: int, *, open_tasks: int = 0) -> ProspectRead:
     return ProspectRead(
         id=prospect.id,
         first_name=prospect.first_name,
@@ -34,6 +35,7 @@ def prospect_read(prospect: Prospect, conversation_id: int) -> ProspectRead:
         kind=prospect.kind,
         conversation_id=conversation_id,
         created_at=prospect.created_at,
+        open_task_count=open_tasks,
     )
 
 
@@ -103,7 +105,8 @@ async def _load(session: AsyncSession, prospect_id: int) -> tuple[Prospect, int]
 async def get_prospect(session: AsyncSession, actor: Actor, prospect_id: int) -> ProspectRead:
     check_staff(actor)
     prospect, conversation_id = await _load(session, prospect_id)
-    return prospect_read(prospect, conversation_id)
+    open_tasks = await count_open_tasks(session, [prospect_id])
+    return prospect_read(prospect, conversation_id, open_tasks=open_tasks.get(prospect_id, 0))
 
 
 async def do_update_prospect(
@@ -130,7 +133,8 @@ async def do_update_prospect(
     _require_identity(prospect)
     prospect.updated_at = utcnow()
     await session.flush()
-    return prospect_read(prospect, conversation_id)
+    open_tasks = await count_open_tasks(session, [prospect_id])
+    return prospect_read(prospect, conversation_id, open_tasks=open_tasks.get(prospect_id, 0))
 
 
 def _search_condition(query: str, region: str) -> sa.ColumnElement[bool]:
@@ -169,7 +173,9 @@ async def find_prospects(
         .order_by(Prospect.last_name, Prospect.first_name, Prospect.id)
         .limit(limit)
     )
-    return [prospect_read(p, cid) for p, cid in rows.all()]
+    found = rows.all()
+    open_tasks = await count_open_tasks(session, [p.id for p, _ in found])
+    return [prospect_read(p, cid, open_tasks=open_tasks.get(p.id, 0)) for p, cid in found]
 
 
 async def find_prospect_by_address(session: AsyncSession, address: str) -> int | None:
@@ -180,3 +186,33 @@ async def find_prospect_by_address(session: AsyncSession, address: str) -> int |
         .order_by(ProspectEmail.prospect_id)
         .limit(1)
     )
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """'Pat Example' and 'Example, Pat' -> ('Pat', 'Example'); an address is no name."""
+    cleaned = " ".join(name.replace('"', "").split())
+    if not cleaned or "@" in cleaned:
+        return "", ""
+    if "," in cleaned:
+        last, _, first = cleaned.partition(",")
+        return first.strip()[:100], last.strip()[:100]
+    first, _, last = cleaned.rpartition(" ")
+    return (first[:100], last[:100]) if first else (last[:100], "")
+
+
+async def do_create_prospect_from_email(session: AsyncSession, address: str, name: str = "") -> int:
+    """A prospect for someone who wrote in first, named as their mail client names them, with
+    their conversation; returns the conversation id."""
+    first, last = _split_name(name)
+    prospect = Prospect(
+        first_name=first,
+        last_name=last,
+        emails=[ProspectEmail(email=address.strip().lower(), position=0)],
+        phones=[],
+    )
+    session.add(prospect)
+    await session.flush()
+    conversation = Conversation(prospect_id=prospect.id, last_activity_at=prospect.created_at)
+    session.add(conversation)
+    await session.flush()
+    return conversation.id

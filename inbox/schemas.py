@@ -11,6 +11,7 @@ from typing import Annotated, Generic, Literal, TypeVar
 import msgspec
 
 from inbox.attachments import AttachmentRead
+from inbox.deliveries import RecipientOutcomeRead
 from inbox.models import (
     Channel,
     DeliveryStatus,
@@ -75,6 +76,8 @@ class ProspectRead(msgspec.Struct, kw_only=True):
     kind: ProspectKind
     conversation_id: int
     created_at: datetime
+    # Tasks not yet complete; links to the task grid filtered to this prospect.
+    open_task_count: int = 0
 
 
 class LeadCreate(Input):
@@ -118,6 +121,17 @@ class ConversationSummary(msgspec.Struct, kw_only=True):
     replied: bool
 
 
+class ConversationCounts(msgspec.Struct, kw_only=True):
+    """How many conversations each sidebar filter shows."""
+
+    all: int
+    mine: int
+    needs_reply: int
+    replied: int
+    flagged: int
+    unread: int
+
+
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     items: list[T]
     next_cursor: str | None
@@ -125,7 +139,10 @@ class Page(msgspec.Struct, Generic[T], kw_only=True):
 
 class MessageCreate(Input):
     channel: Channel
-    body_text: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+    # One of the two is required. With body_html (email only: rich text, sanitized), body_text
+    # is ignored and becomes the HTML's plain-text rendering.
+    body_text: Annotated[str, msgspec.Meta(max_length=100_000)] = ""
+    body_html: Annotated[str, msgspec.Meta(max_length=200_000)] | None = None
     subject: Annotated[str, msgspec.Meta(max_length=998)] = ""
     to: list[Email] = []
     cc: list[Email] = []
@@ -154,6 +171,14 @@ class MessageRead(msgspec.Struct, kw_only=True):
     created_at: datetime
     sent_at: datetime | None
     attachments: list[AttachmentRead] = []
+    # Outbound email: Bcc (seen by staff only, never sent as a header), the signature added,
+    # and how delivery went for each recipient.
+    bcc: list[str] = []
+    signature_kind: str = ""
+    recipient_outcomes: list[RecipientOutcomeRead] = []
+    # Inbound email: the body before quoted history and signature were cut for display.
+    body_text_full: str = ""
+    body_html_full: str = ""
 
 
 class ThreadRead(msgspec.Struct, kw_only=True):
@@ -179,6 +204,45 @@ class InboundMessage(msgspec.Struct, frozen=True, kw_only=True):
     external_id: str | None = None
     is_automatic: bool = False
     received_at: datetime | None = None
+    # Email only: the whole body (body_text/body_html are the display cut), more addressing,
+    # files, a delivery status report, and the raw source with what went wrong reading it.
+    body_text_full: str = ""
+    body_html_full: str = ""
+    delivered_to: tuple[str, ...] = ()
+    x_original_to: tuple[str, ...] = ()
+    attachments: tuple[InboundAttachment, ...] = ()
+    bounce: BounceReport | None = None
+    parse_error: str = ""
+    raw: bytes | None = None
+
+
+class InboundAttachment(msgspec.Struct, frozen=True, kw_only=True):
+    """A file that came with an inbound email; `content_id` (without <>) when shown inline."""
+
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str = ""
+
+
+class BounceRecipient(msgspec.Struct, frozen=True, kw_only=True):
+    """One recipient in a delivery status notification."""
+
+    address: str
+    action: str  # failed, delayed, delivered, relayed, expanded
+    status: str  # the enhanced status code, e.g. 5.1.1
+    diagnostic: str = ""
+
+    @property
+    def is_hard(self) -> bool:
+        return self.action == "failed" and self.status.startswith("5")
+
+
+class BounceReport(msgspec.Struct, frozen=True, kw_only=True):
+    """What a delivery status notification says about a message we sent."""
+
+    original_message_id: str = ""
+    recipients: tuple[BounceRecipient, ...] = ()
 
 
 class AccountCreate(Input):

@@ -26,8 +26,10 @@ from server.api.deps import provide_actor, provide_services, provide_session
 from server.auth import SESSION_COOKIE, SessionAuthMiddleware
 from server.problems import EXCEPTION_HANDLERS
 from server.realtime.socket import event_stream
+from server.scheduler import run_scheduler
 from server.services import Services, build_services, maintain
 from server.settings import Settings
+from server.webhooks import TwilioWebhookController
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 25 * 1024 * 1024
@@ -70,6 +72,9 @@ def _lifespan(services: Services) -> Any:
             if services.settings.run_workers:
                 tasks.append(group.create_task(services.sender.run(), name="send-queue"))
                 tasks.append(group.create_task(maintain(services), name="maintenance"))
+                if services.watcher is not None:
+                    tasks.append(group.create_task(services.watcher.run(), name="imap-watcher"))
+                tasks.append(group.create_task(run_scheduler(services), name="scheduler"))
             try:
                 yield
             finally:
@@ -154,6 +159,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             app_shell,
             login_page,
             event_stream,
+            TwilioWebhookController,
             create_static_files_router(
                 path="/static", directories=[WEB_DIR], include_in_schema=False
             ),

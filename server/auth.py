@@ -18,9 +18,17 @@ from server.services import Services
 SESSION_COOKIE = "inbox_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Routes anyone may call: signing in, the health probe, the static login page and assets.
+# Routes anyone may call: signing in, the health probe, the static login page and assets, and
+# the provider webhooks (they prove themselves by signature instead).
 # The websocket checks the session itself, so it can close with 4401 after accepting.
-PUBLIC_PATHS = ["^/api/auth/login$", "^/health$", "^/login$", "^/static/", "^/schema"]
+PUBLIC_PATHS = [
+    "^/api/auth/login$",
+    "^/health$",
+    "^/login$",
+    "^/static/",
+    "^/schema",
+    "^/webhooks/twilio/",
+]
 
 
 def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Services) -> None:

@@ -36,11 +36,13 @@ from inbox.models import (
     Prospect,
     ProspectKind,
     Role,
+    SmsConsent,
     utcnow,
 )
 from inbox.prospects import do_create_prospect
 from inbox.schemas import AccountCreate, InboundMessage, LeadCreate, MessageCreate, PhoneInput
 from inbox.schemas import ProspectCreate as ProspectData
+from inbox.sms_consent import do_record_consent
 from server.app import ensure_schema
 from server.demo_data import (
     BOUNCE,
@@ -298,6 +300,11 @@ async def _write_plan(
     region = services.settings.phone_region
     async with services.transaction() as session:
         prospect = await do_create_prospect(session, actor, plan.prospect, region=region)
+        if any(step.channel is Channel.SMS for step in plan.steps):
+            # The demo's texters agreed to texts on the lead form; the others stay grey.
+            await do_record_consent(
+                session, [prospect.id], SmsConsent.OPTED_IN, source="demo", detail="lead form"
+            )
         conversation_id = prospect.conversation_id
         lead = await do_add_lead(session, actor, prospect.id, plan.lead)
         written.lead_times[lead.id] = plan.lead_at

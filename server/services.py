@@ -8,20 +8,26 @@ import logging
 import os
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from channels.email.imap import ImapConfig, ImapWatcher
+from channels.email.smtp import SmtpChannel, SmtpConfig
 from channels.sandbox import SandboxChannel
+from channels.sms.sandbox import SandboxSmsChannel
+from channels.sms.twilio import TwilioConfig, TwilioSmsChannel
 from channels.storage import FileAttachmentStore
 from inbox.db import make_engine, make_sessionmaker
 from inbox.events import commit_and_publish, do_prune_events
 from inbox.messages import SendContext
 from inbox.models import Channel
 from inbox.outbox import Sender
-from inbox.ports import OutboundChannel, SystemClock
+from inbox.ports import Clock, EventPublisher, OutboundChannel, SystemClock
 from inbox.sessions import do_prune_sessions
+from inbox.sms_consent import OptOutRecordingChannel
+from inbox.threading import ThreadingContext
 from server.realtime.bus import Bus, memory_backend_factory, redis_backend_factory
 from server.realtime.hub import Hub
 from server.settings import Settings
@@ -37,11 +43,17 @@ class Services:
     hub: Hub
     sender: Sender
     attachments: FileAttachmentStore
+    # Reads that depend on the time (task status, the dashboard) ask this; tests replace it.
+    clock: Clock = field(default_factory=SystemClock)
+    # Reads the reply mailbox when INBOX_IMAP_HOST is set.
+    watcher: ImapWatcher | None = None
 
     @property
     def send_context(self) -> SendContext:
         return SendContext(
-            email_domain=self.settings.email_domain, secret_key=self.settings.secret_key
+            email_domain=self.settings.email_domain,
+            secret_key=self.settings.secret_key,
+            reply_address=self.settings.reply_address,
         )
 
     @contextlib.asynccontextmanager
@@ -60,7 +72,69 @@ class Services:
 
 def outbound_channels(settings: Settings) -> dict[Channel, OutboundChannel]:
     sandbox = SandboxChannel(settings.sandbox_log, delay=settings.sandbox_delay_ms / 1000)
-    return {Channel.EMAIL: sandbox, Channel.SMS: sandbox}
+    return {Channel.EMAIL: email_channel(settings) or sandbox, Channel.SMS: sms_channel(settings)}
+
+
+def twilio_config(settings: Settings) -> TwilioConfig:
+    return TwilioConfig(
+        account_sid=settings.twilio_account_sid,
+        auth_token=settings.twilio_auth_token,
+        sender=settings.twilio_from,
+        base_url=settings.twilio_base_url,
+        status_callback_url=f"{settings.public_url}/webhooks/twilio/status",
+    )
+
+
+def sms_channel(settings: Settings) -> OutboundChannel:
+    """Twilio when configured, except in the demo, whose texts never leave the sandbox log."""
+    if settings.sms_provider == "twilio" and settings.mode != "demo":
+        return TwilioSmsChannel(twilio_config(settings))
+    return SandboxSmsChannel(
+        SandboxChannel(settings.sandbox_log, delay=settings.sandbox_delay_ms / 1000)
+    )
+
+
+def email_channel(settings: Settings) -> OutboundChannel | None:
+    """SMTP when a host is configured; None leaves email to the sandbox (always in demo mode,
+    whose mail must never reach the outside world)."""
+    if not settings.smtp_host or settings.mode == "demo":
+        return None
+    config = SmtpConfig(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        tls=settings.smtp_tls,
+    )
+    return SmtpChannel(config, FileAttachmentStore(settings.attachments_dir))
+
+
+def imap_watcher(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publisher: EventPublisher,
+    store: FileAttachmentStore,
+) -> ImapWatcher | None:
+    """The reply mailbox's watcher when IMAP is configured."""
+    if not settings.imap_host:
+        return None
+    config = ImapConfig(
+        host=settings.imap_host,
+        port=settings.imap_port,
+        username=settings.imap_username,
+        password=settings.imap_password,
+        tls=settings.imap_tls,
+        mailbox=settings.imap_mailbox,
+    )
+    return ImapWatcher(
+        config,
+        sessionmaker,
+        publisher,
+        context=ThreadingContext(settings.secret_key, settings.reply_address),
+        store=store,
+        lease=timedelta(seconds=settings.imap_lease_seconds),
+        poll_interval=settings.imap_poll_seconds,
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -76,16 +150,20 @@ def build_services(settings: Settings) -> Services:
         queue_size=settings.ws_queue_size,
     )
     worker = f"{socket.gethostname()}:{os.getpid()}"
+    channels = outbound_channels(settings)
+    # A provider's "recipient unsubscribed" refusal must reach the consent ledger.
+    channels[Channel.SMS] = OptOutRecordingChannel(channels[Channel.SMS], sessionmaker, hub)
     sender = Sender(
         sessionmaker,
-        outbound_channels(settings),
+        channels,
         hub,
         SystemClock(),
         worker,
         lease=timedelta(seconds=settings.send_lease_seconds),
     )
     attachments = FileAttachmentStore(settings.attachments_dir)
-    return Services(settings, engine, sessionmaker, hub, sender, attachments)
+    watcher = imap_watcher(settings, sessionmaker, hub, attachments)
+    return Services(settings, engine, sessionmaker, hub, sender, attachments, watcher=watcher)
 
 
 async def maintain(services: Services, every: float = 3600.0) -> None:

@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 Mode = Literal["production", "dev", "demo"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+SmtpTls = Literal["none", "starttls", "tls"]
+SmsProvider = Literal["sandbox", "twilio"]
+DEFAULT_HELP_REPLY = (
+    "You are texting our customer care team; reply here to reach your contact. "
+    "Msg & data rates may apply. Reply STOP to opt out."
+)
+SMTP_PORTS: dict[str, int] = {"none": 25, "starttls": 587, "tls": 465}
+# The app refuses request bodies above this; attachments must fit in one request.
+MAX_ATTACHMENT_BYTES = 24 * 1024 * 1024
 
 
 class SettingsError(Exception):
@@ -38,6 +48,28 @@ class Settings:
     send_lease_seconds: int = 60
     redis_prefix: str = "inbox"
     ws_queue_size: int = 1000
+    task_check_seconds: int = 30
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_tls: SmtpTls = "starttls"
+    reply_address: str = "replies@inbox.localhost"
+    max_attachment_bytes: int = 10 * 1024 * 1024
+    sms_provider: SmsProvider = "sandbox"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    sms_help_reply: str = DEFAULT_HELP_REPLY
+    imap_host: str | None = None
+    imap_port: int = 993
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_tls: SmtpTls = "tls"
+    imap_mailbox: str = "INBOX"
+    imap_lease_seconds: int = 60
+    imap_poll_seconds: int = 60
 
     @property
     def secure_cookies(self) -> bool:
@@ -140,6 +172,102 @@ def _domain_of(public_url: str) -> str:
     return host
 
 
+def _smtp(env: Mapping[str, str]) -> dict[str, Any]:
+    tls = (env.get("INBOX_SMTP_TLS") or "starttls").lower()
+    if tls not in SMTP_PORTS:
+        raise SettingsError(f"INBOX_SMTP_TLS: expected none, starttls or tls, got {tls!r}")
+    port = _int(env, "INBOX_SMTP_PORT", SMTP_PORTS[tls], minimum=1)
+    if port > 65535:
+        raise SettingsError(f"INBOX_SMTP_PORT: expected a port number, got {port}")
+    username, password = env.get("INBOX_SMTP_USERNAME", ""), env.get("INBOX_SMTP_PASSWORD", "")
+    if password and not username:
+        raise SettingsError("INBOX_SMTP_USERNAME: required when INBOX_SMTP_PASSWORD is set")
+    return {
+        "smtp_host": env.get("INBOX_SMTP_HOST") or None,
+        "smtp_port": port,
+        "smtp_username": username,
+        "smtp_password": password,
+        "smtp_tls": tls,
+    }
+
+
+def _reply_address(env: Mapping[str, str], domain: str) -> str:
+    address = env.get("INBOX_REPLY_ADDRESS") or f"replies@{domain}"
+    local, _, host = address.partition("@")
+    if not local or "." not in host or "+" in local or any(c in address for c in " <>,;"):
+        raise SettingsError(
+            f"INBOX_REPLY_ADDRESS: expected a plain address without +, got {address!r}"
+        )
+    return address.lower()
+
+
+def _max_attachment_bytes(env: Mapping[str, str]) -> int:
+    value = _int(env, "INBOX_MAX_ATTACHMENT_BYTES", 10 * 1024 * 1024, minimum=1)
+    if value > MAX_ATTACHMENT_BYTES:
+        raise SettingsError(
+            f"INBOX_MAX_ATTACHMENT_BYTES: at most {MAX_ATTACHMENT_BYTES} bytes, got {value}"
+        )
+    return value
+
+
+def _sms(env: Mapping[str, str]) -> dict[str, Any]:
+    provider = (env.get("INBOX_SMS_PROVIDER") or "sandbox").lower()
+    if provider not in ("sandbox", "twilio"):
+        raise SettingsError(f"INBOX_SMS_PROVIDER: expected sandbox or twilio, got {provider!r}")
+    sid = (env.get("INBOX_TWILIO_ACCOUNT_SID") or "").strip()
+    token = (env.get("INBOX_TWILIO_AUTH_TOKEN") or "").strip()
+    sender = (env.get("INBOX_TWILIO_FROM") or "").strip()
+    if provider == "twilio":
+        if not sid.startswith("AC"):
+            raise SettingsError("INBOX_TWILIO_ACCOUNT_SID: an AC... account SID is required")
+        if not token:
+            raise SettingsError("INBOX_TWILIO_AUTH_TOKEN: required with INBOX_SMS_PROVIDER=twilio")
+        if not (sender.startswith("MG") or re.fullmatch(r"\+[1-9][0-9]{6,14}", sender)):
+            raise SettingsError(
+                "INBOX_TWILIO_FROM: expected an E.164 number (+15551234567) or a Messaging "
+                f"Service SID (MG...), got {sender!r}"
+            )
+    help_reply = env.get("INBOX_SMS_HELP_REPLY")
+    if help_reply is not None and len(help_reply) > 1600:
+        raise SettingsError("INBOX_SMS_HELP_REPLY: at most 1600 characters")
+    return {
+        "sms_provider": provider,
+        "twilio_account_sid": sid,
+        "twilio_auth_token": token,
+        "twilio_from": sender,
+        "twilio_base_url": (
+            _url(env, "INBOX_TWILIO_BASE_URL", ("http", "https")) or "https://api.twilio.com"
+        ).rstrip("/"),
+        "sms_help_reply": DEFAULT_HELP_REPLY if help_reply is None else help_reply.strip(),
+    }
+
+
+IMAP_PORTS: dict[str, int] = {"none": 143, "starttls": 143, "tls": 993}
+
+
+def _imap(env: Mapping[str, str]) -> dict[str, Any]:
+    tls = (env.get("INBOX_IMAP_TLS") or "tls").lower()
+    if tls not in IMAP_PORTS:
+        raise SettingsError(f"INBOX_IMAP_TLS: expected none, starttls or tls, got {tls!r}")
+    port = _int(env, "INBOX_IMAP_PORT", IMAP_PORTS[tls], minimum=1)
+    if port > 65535:
+        raise SettingsError(f"INBOX_IMAP_PORT: expected a port number, got {port}")
+    host = env.get("INBOX_IMAP_HOST") or None
+    username = env.get("INBOX_IMAP_USERNAME", "")
+    if host and not username:
+        raise SettingsError("INBOX_IMAP_USERNAME: required when INBOX_IMAP_HOST is set")
+    return {
+        "imap_host": host,
+        "imap_port": port,
+        "imap_username": username,
+        "imap_password": env.get("INBOX_IMAP_PASSWORD", ""),
+        "imap_tls": tls,
+        "imap_mailbox": env.get("INBOX_IMAP_MAILBOX") or "INBOX",
+        "imap_lease_seconds": _int(env, "INBOX_IMAP_LEASE_SECONDS", 60, minimum=2),
+        "imap_poll_seconds": _int(env, "INBOX_IMAP_POLL_SECONDS", 60, minimum=1),
+    }
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, *, dotenv: Path | None = None
 ) -> Settings:
@@ -183,6 +311,12 @@ def load_settings(
         send_lease_seconds=_int(env, "INBOX_SEND_LEASE_SECONDS", 60, minimum=1),
         redis_prefix=env.get("INBOX_REDIS_PREFIX") or "inbox",
         ws_queue_size=_int(env, "INBOX_WS_QUEUE_SIZE", 1000, minimum=10),
+        task_check_seconds=_int(env, "INBOX_TASK_CHECK_SECONDS", 30, minimum=1),
+        **_smtp(env),
+        reply_address=_reply_address(env, domain),
+        max_attachment_bytes=_max_attachment_bytes(env),
+        **_sms(env),
+        **_imap(env),
     )
 
 

@@ -11,6 +11,7 @@ import msgspec
 from inbox.accounts import do_create_account
 from inbox.errors import ValidationFailed
 from inbox.schemas import AccountCreate, AccountRead
+from server.scheduler import run_scheduler
 from server.services import build_services, maintain
 from server.settings import Settings
 
@@ -18,7 +19,8 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Drain the send queue until SIGTERM or SIGINT."""
+    """Drain the send queue, run the scheduler and watch the reply mailbox (when IMAP is
+    configured) until SIGTERM or SIGINT."""
     services = build_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -35,7 +37,10 @@ async def run_worker(settings: Settings) -> None:
             tasks = [
                 group.create_task(services.sender.run(), name="send-queue"),
                 group.create_task(maintain(services), name="maintenance"),
+                group.create_task(run_scheduler(services), name="scheduler"),
             ]
+            if services.watcher is not None:
+                tasks.append(group.create_task(services.watcher.run(), name="imap-watcher"))
             await stop.wait()
             for task in tasks:
                 task.cancel()

@@ -9,7 +9,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from inbox.accounts import actor_of, do_create_account
 from inbox.db import make_engine, make_sessionmaker, migrate
 from inbox.models import Account, Base, Role
 from inbox.schemas import AccountCreate
+from tests.support.dovecot import Dovecot, running_dovecot
 
 CI = os.environ.get("CI") == "true"
 PG_ADMIN_URL = os.environ.get(
@@ -170,3 +171,13 @@ async def redis_url() -> str:
     finally:
         await client.aclose()
     return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """A Dovecot of our own for the whole session: IMAP and LMTP on loopback ports."""
+    try:
+        with running_dovecot() as server:
+            yield server
+    except FileNotFoundError:
+        service_missing("Dovecot (apt-get install dovecot-imapd dovecot-lmtpd)")

@@ -41,7 +41,9 @@ export async function request(method, path, body) {
     headers["x-csrf-token"] = csrfToken;
   }
   const init = { method, headers, credentials: "same-origin" };
-  if (body !== undefined) {
+  if (body instanceof FormData) {
+    init.body = body; // the browser writes the multipart boundary itself
+  } else if (body !== undefined) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -69,4 +71,14 @@ export async function me() {
 export const get = (path) => request("GET", path);
 export const post = (path, body) => request("POST", path, body);
 export const put = (path, body) => request("PUT", path, body);
+export const patch = (path, body) => request("PATCH", path, body);
 export const del = (path) => request("DELETE", path);
+
+/** The problem's messages by field ("cc[0]" -> "..."), for showing each next to its input. */
+export function fieldErrors(exc) {
+  const out = {};
+  for (const item of exc?.problem?.errors || []) {
+    if (item && typeof item.field === "string") out[item.field] = item.message;
+  }
+  return out;
+}

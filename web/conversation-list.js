@@ -1,8 +1,12 @@
 // <conversation-list>: one filter's conversations, newest activity first, a page at a time.
+// Live events call refresh(): the first page is fetched again and folded into what is shown,
+// item by item (changed rows redrawn, moved rows moved, gone rows removed), keeping the
+// scroll position and focus, so nothing flickers.
 
 import { ApiError, get } from "/static/api.js";
 import { el, hiddenText } from "/static/dom.js";
 import { CHANNEL_LABELS, shortTime } from "/static/format.js";
+import { icon } from "/static/icons.js";
 
 const PAGE_SIZE = 30;
 const EMPTY = {
@@ -14,16 +18,29 @@ const EMPTY = {
   unread: "You're all caught up.",
 };
 
+function fingerprint(s) {
+  return [s.prospect_name, s.preview, s.last_activity_at, s.unread, s.flagged, s.needs_reply,
+    s.last_channel, s.last_direction].join("|");
+}
+
+function newer(a, b) {
+  return a.last_activity_at > b.last_activity_at || (a.last_activity_at === b.last_activity_at && a.id > b.id);
+}
+
 export class ConversationList extends HTMLElement {
   constructor() {
     super();
     this.filter = "all";
+    this.base = "#/all";
     this.selectedId = null;
     this.cursor = null;
     this.generation = 0;
+    this.summaries = new Map();
+    this.refreshTimer = null;
   }
 
   connectedCallback() {
+    if (this.list) return;
     this.setAttribute("aria-busy", "false");
     this.list = el("ul", "conversations");
     this.status = el("p", "list-status");
@@ -38,7 +55,9 @@ export class ConversationList extends HTMLElement {
   /** Show the first page of a filter. */
   async load(filter) {
     this.filter = filter;
+    this.base = `#/${filter}`;
     this.cursor = null;
+    this.summaries.clear();
     this.list.replaceChildren();
     this.more.hidden = true;
     await this.fetchPage();
@@ -66,10 +85,96 @@ export class ConversationList extends HTMLElement {
     }
     if (generation !== this.generation) return; // the filter changed meanwhile
     this.setAttribute("aria-busy", "false");
-    for (const summary of page.items) this.list.append(this.item(summary));
+    for (const summary of page.items) {
+      if (this.summaries.has(summary.id)) continue;
+      this.summaries.set(summary.id, summary);
+      this.list.append(this.item(summary));
+    }
     this.cursor = page.next_cursor;
     this.more.hidden = !this.cursor;
+    this.showEmpty();
+  }
+
+  showEmpty() {
     this.status.textContent = this.list.childElementCount ? "" : EMPTY[this.filter] || "";
+  }
+
+  /** Soon, fold the first page in again (many events in a burst make one request). */
+  refreshSoon() {
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = setTimeout(() => this.refresh(), 120);
+  }
+
+  async refresh() {
+    const generation = this.generation;
+    const params = new URLSearchParams({ filter: this.filter, limit: String(PAGE_SIZE) });
+    let page;
+    try {
+      page = await get(`/api/conversations?${params}`);
+    } catch {
+      return;
+    }
+    if (generation !== this.generation) return;
+    this.reconcile(page);
+  }
+
+  reconcile(page) {
+    const fresh = page.items;
+    const freshIds = new Set(fresh.map((s) => s.id));
+    const oldest = fresh.at(-1);
+    // Rows the fresh page covers (as new as its oldest, or everything when it is the last
+    // page) that it no longer holds have left this filter.
+    for (const [id, summary] of this.summaries) {
+      if (freshIds.has(id)) continue;
+      if (!page.next_cursor || !oldest || newer(summary, oldest)) this.removeRow(id);
+    }
+    const anchor = this.scrollAnchor();
+    let previous = null;
+    for (const summary of fresh) {
+      let li = this.list.querySelector(`li[data-id="${summary.id}"]`);
+      const old = this.summaries.get(summary.id);
+      if (!li) {
+        li = this.item(summary);
+      } else if (!old || fingerprint(old) !== fingerprint(summary)) {
+        this.redraw(li, summary);
+      }
+      this.summaries.set(summary.id, summary);
+      const want = previous ? previous.nextElementSibling : this.list.firstElementChild;
+      if (want !== li) {
+        const hadFocus = li.contains(document.activeElement);
+        this.list.insertBefore(li, want);
+        if (hadFocus) li.querySelector("a")?.focus({ preventScroll: true });
+      }
+      previous = li;
+    }
+    if (!this.cursor && page.next_cursor && this.summaries.size <= fresh.length) {
+      this.cursor = page.next_cursor;
+      this.more.hidden = false;
+    }
+    this.restoreScroll(anchor);
+    this.showEmpty();
+  }
+
+  /** The first row in view and where it is, to put it back there after rows move above it. */
+  scrollAnchor() {
+    if (this.scrollTop <= 0) return null;
+    const top = this.getBoundingClientRect().top;
+    for (const li of this.list.children) {
+      const rect = li.getBoundingClientRect();
+      if (rect.bottom > top) return { li, offset: rect.top - top };
+    }
+    return null;
+  }
+
+  restoreScroll(anchor) {
+    if (!anchor || !anchor.li.isConnected) return;
+    const top = this.getBoundingClientRect().top;
+    this.scrollTop += anchor.li.getBoundingClientRect().top - top - anchor.offset;
+  }
+
+  removeRow(id) {
+    this.summaries.delete(id);
+    this.list.querySelector(`li[data-id="${id}"]`)?.remove();
   }
 
   item(summary) {
@@ -79,16 +184,28 @@ export class ConversationList extends HTMLElement {
     return li;
   }
 
+  redraw(li, summary) {
+    const hadFocus = li.contains(document.activeElement);
+    const link = this.link(summary);
+    li.replaceChildren(link);
+    if (hadFocus) link.focus({ preventScroll: true });
+  }
+
   link(summary) {
     const a = el("a", "conversation");
-    a.href = `#/${this.filter}/${summary.id}`;
+    a.href = `${this.base}/${summary.id}`;
     a.classList.toggle("unread", summary.unread);
     if (summary.id === this.selectedId) a.setAttribute("aria-current", "true");
 
     const top = el("span", "conversation-top");
-    const dot = el("span", "unread-dot");
-    dot.setAttribute("aria-hidden", "true");
-    if (summary.unread) top.append(dot, hiddenText("Unread: "));
+    if (summary.unread) {
+      const dot = el("span", "unread-dot");
+      dot.setAttribute("aria-hidden", "true");
+      top.append(dot, hiddenText("Unread: "));
+    }
+    if (summary.last_channel) {
+      top.append(icon(summary.last_channel, "channel-icon"));
+    }
     top.append(el("span", "conversation-name", summary.prospect_name));
     const time = el("time", "conversation-time", shortTime(summary.last_activity_at));
     time.dateTime = summary.last_activity_at;
@@ -113,10 +230,9 @@ export class ConversationList extends HTMLElement {
   update(summary) {
     const li = this.list.querySelector(`li[data-id="${summary.id}"]`);
     if (!li) return;
-    const hadFocus = li.contains(document.activeElement);
-    const link = this.link(summary);
-    li.replaceChildren(link);
-    if (hadFocus) link.focus();
+    const old = this.summaries.get(summary.id);
+    this.summaries.set(summary.id, summary);
+    if (!old || fingerprint(old) !== fingerprint(summary)) this.redraw(li, summary);
   }
 
   select(id) {
@@ -126,6 +242,20 @@ export class ConversationList extends HTMLElement {
       if (current) a.setAttribute("aria-current", "true");
       else a.removeAttribute("aria-current");
     }
+  }
+
+  /** The id `step` rows from the selected one (j/k), or the first. */
+  neighbour(step) {
+    const ids = [...this.list.children].map((li) => Number(li.dataset.id));
+    if (!ids.length) return null;
+    const at = ids.indexOf(this.selectedId);
+    if (at === -1) return ids[0];
+    return ids[Math.max(0, Math.min(ids.length - 1, at + step))];
+  }
+
+  focusSelected() {
+    const a = this.list.querySelector("a[aria-current]") || this.list.querySelector("a");
+    a?.focus({ preventScroll: false });
   }
 }
 

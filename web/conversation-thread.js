@@ -1,70 +1,46 @@
-// <conversation-thread>: one prospect's messages, oldest first, with a flag toggle and a composer.
-// It announces changes to a conversation as a bubbling "conversation-updated" event.
+// <conversation-thread>: one prospect's messages (email and SMS interleaved, oldest first), who
+// else has it open, and the composer. Live events refresh it in place: new messages are
+// appended, changed ones redrawn, nothing else touched. Announces changes to the conversation
+// as a bubbling "conversation-updated" event.
 
 import { ApiError, del, get, post, put } from "/static/api.js";
-import { el, hiddenText } from "/static/dom.js";
-import { CHANNEL_LABELS, formatPhone, fullTime } from "/static/format.js";
+import { el } from "/static/dom.js";
+import { formatPhone } from "/static/format.js";
+import "/static/message-composer.js";
+import { messageItem, messageKey } from "/static/message-item.js";
 
-const STATUS_LABELS = {
-  queued: "Queued",
-  sending: "Sending…",
-  sent: "Sent",
-  delivered: "Delivered",
-  failed: "Not delivered",
-  bounced: "Bounced",
-};
-const PENDING = new Set(["queued", "sending"]);
-const REFRESH_MS = 1500;
-const MAX_REFRESHES = 5;
-
-function messageItem(message) {
-  const li = el("li", `message ${message.direction}`);
-  li.dataset.id = String(message.id);
-  const meta = el("p", "message-meta");
-  const who = message.author_name || message.author_address || "Unknown sender";
-  meta.append(hiddenText(message.direction === "inbound" ? "From " : "Sent by "));
-  meta.append(el("span", "message-author", who));
-  meta.append(el("span", `tag channel-${message.channel}`, CHANNEL_LABELS[message.channel]));
-  const time = el("time", "message-time", fullTime(message.created_at));
-  time.dateTime = message.created_at;
-  meta.append(time);
-  li.append(meta);
-  if (message.channel === "email" && message.subject) {
-    li.append(el("p", "message-subject", message.subject));
-  }
-  li.append(el("div", "message-body", message.body_text));
-  if (message.direction === "outbound") {
-    const status = el("p", `message-status status-${message.status}`, STATUS_LABELS[message.status]);
-    if (message.error) status.append(el("span", "message-error", ` — ${message.error}`));
-    li.append(status);
-  }
-  return li;
-}
+const NEAR_BOTTOM_PX = 80;
+const WINDOW = 40; // messages drawn when a thread opens
+const BATCH = 100; // more drawn each time the reader goes further back
 
 export class ConversationThread extends HTMLElement {
   constructor() {
     super();
     this.thread = null;
     this.generation = 0;
-    this.refreshTimer = null;
-    this.refreshes = 0;
+    this.keys = new Map();
+    this.presence = new Map();
+    this.refreshing = null;
+    this.refreshAgain = false;
   }
 
   connectedCallback() {
-    this.showEmpty();
+    if (!this.thread) this.showEmpty();
   }
 
   showEmpty(text = "Select a conversation to read it.") {
-    this.clearRefresh();
     this.thread = null;
     this.generation++;
     this.replaceChildren(el("p", "thread-empty", text));
+    this.dispatchEvent(new CustomEvent("thread-opened", { detail: { thread: null }, bubbles: true }));
   }
 
-  /** Load and show a conversation; marks it read. */
-  async open(id) {
-    this.clearRefresh();
-    this.refreshes = 0;
+  get conversationId() {
+    return this.thread?.conversation.id ?? null;
+  }
+
+  /** Load and show a conversation (scrolled to `messageId` when given); marks it read. */
+  async open(id, { messageId = null } = {}) {
     const generation = ++this.generation;
     this.setAttribute("aria-busy", "true");
     let thread;
@@ -78,21 +54,40 @@ export class ConversationThread extends HTMLElement {
       return;
     }
     if (generation !== this.generation) return;
+    performance.mark("thread:fetched"); // the browser benchmark times the render from here
     this.removeAttribute("aria-busy");
-    this.render(thread);
+    this.render(thread, messageId);
+    if (messageId) this.highlight(messageId);
+    this.dispatchEvent(new CustomEvent("thread-opened", { detail: { thread }, bubbles: true }));
     if (thread.conversation.unread) await this.markRead(generation);
   }
 
+  /** Fetch the thread again and merge it in; calls while one runs collapse into one more. */
   async refresh() {
     if (!this.thread) return;
-    const generation = this.generation;
-    const thread = await get(`/api/conversations/${this.thread.conversation.id}`);
-    if (generation !== this.generation) return;
-    this.renderMessages(thread);
-    this.thread = thread;
-    this.renderFlag();
-    this.announce(thread.conversation);
-    this.scheduleRefresh();
+    if (this.refreshing) {
+      this.refreshAgain = true;
+      return this.refreshing;
+    }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        const generation = this.generation;
+        let thread;
+        try {
+          thread = await get(`/api/conversations/${this.thread.conversation.id}`);
+        } catch {
+          return;
+        }
+        if (generation !== this.generation) return;
+        this.merge(thread);
+      } while (this.refreshAgain);
+    })();
+    try {
+      await this.refreshing;
+    } finally {
+      this.refreshing = null;
+    }
   }
 
   async markRead(generation) {
@@ -110,16 +105,15 @@ export class ConversationThread extends HTMLElement {
     this.dispatchEvent(new CustomEvent("conversation-updated", { detail: summary, bubbles: true }));
   }
 
-  render(thread) {
+  render(thread, messageId = null) {
     this.thread = thread;
+    this.keys = new Map();
     const { prospect } = thread;
     const header = el("header", "thread-header");
     const back = el("button", "button quiet back-button", "← Back");
     back.type = "button";
     back.setAttribute("aria-label", "Back to conversations");
-    back.addEventListener("click", () =>
-      this.dispatchEvent(new CustomEvent("thread-closed", { bubbles: true })),
-    );
+    back.addEventListener("click", () => this.close());
     const title = el("div", "thread-title");
     const heading = el("h2", null, prospect.name);
     heading.id = "thread-heading";
@@ -130,14 +124,30 @@ export class ConversationThread extends HTMLElement {
     this.flagButton = el("button", "button flag-button");
     this.flagButton.type = "button";
     this.flagButton.addEventListener("click", () => this.toggleFlag());
-    header.append(back, title, this.flagButton);
+    const info = el("button", "button quiet details-button", "Details");
+    info.type = "button";
+    info.setAttribute("aria-controls", "prospect-panel");
+    info.addEventListener("click", () =>
+      this.dispatchEvent(new CustomEvent("toggle-details", { bubbles: true })),
+    );
+    header.append(back, title, info, this.flagButton);
 
     this.messages = el("ol", "messages");
     this.messages.setAttribute("aria-label", `Messages with ${prospect.name}`);
     this.messages.tabIndex = 0;
-    this.replaceChildren(header, this.messages, this.composer(thread));
+    this.presenceLine = el("p", "presence-line");
+    this.presenceLine.setAttribute("aria-live", "polite");
+    this.composer = document.createElement("message-composer");
+    this.replaceChildren(header, this.messages, this.presenceLine, this.composer);
+    this.composer.setThread(thread);
+    this.composer.addEventListener("composer-sent", (event) => this.sent(event.detail.message));
+    this.composer.addEventListener("composer-conflict", (event) =>
+      this.mergeMessages(event.detail.messages),
+    );
     this.renderFlag();
-    this.renderMessages(thread);
+    this.renderMessages(thread.messages, messageId);
+    this.messages.scrollTop = this.messages.scrollHeight;
+    this.renderPresence();
   }
 
   renderFlag() {
@@ -147,11 +157,122 @@ export class ConversationThread extends HTMLElement {
     this.flagButton.classList.toggle("is-on", flagged);
   }
 
-  renderMessages(thread) {
-    const items = thread.messages.map(messageItem);
+  /**
+   * Draw the newest messages only (or from `fromId` on): a long thread opens as fast as a
+   * short one, and older messages are drawn when asked for or scrolled to.
+   */
+  renderMessages(messages, fromId = null) {
+    this.observer?.disconnect();
+    const at = fromId === null ? -1 : messages.findIndex((m) => m.id === fromId);
+    this.first = Math.max(0, Math.min(at === -1 ? Infinity : at - 5, messages.length - WINDOW));
+    const items = messages.slice(this.first).map((m) => this.item(m));
     if (!items.length) items.push(el("li", "messages-empty", "No messages yet. Say hello below."));
-    this.messages.replaceChildren(...items);
+    this.earlier = el("li", "earlier");
+    this.earlierButton = el("button", "link-button");
+    this.earlierButton.type = "button";
+    this.earlierButton.addEventListener("click", () => this.showEarlier());
+    this.earlier.append(this.earlierButton);
+    this.messages.replaceChildren(this.earlier, ...items);
+    this.renderEarlier();
+  }
+
+  item(message) {
+    this.keys.set(message.id, messageKey(message));
+    return messageItem(message, this.thread.prospect);
+  }
+
+  renderEarlier() {
+    this.earlier.hidden = this.first === 0;
+    this.earlierButton.textContent = `Show ${this.first} earlier message${this.first === 1 ? "" : "s"}`;
+    if (this.first > 0) this.observeEarlier();
+  }
+
+  // Scrolling up to the top draws the next older batch, as chat apps do.
+  observeEarlier() {
+    this.observer?.disconnect();
+    this.observer = new IntersectionObserver((entries) => {
+      if (entries.some((e) => e.isIntersecting) && this.first > 0) this.showEarlier();
+    }, { root: this.messages });
+    this.observer.observe(this.earlier);
+  }
+
+  showEarlier(upTo = null) {
+    const list = this.messages;
+    const from = upTo === null ? Math.max(0, this.first - BATCH) : upTo;
+    if (from >= this.first) return;
+    const items = this.thread.messages.slice(from, this.first).map((m) => this.item(m));
+    const height = list.scrollHeight;
+    this.earlier.after(...items);
+    list.scrollTop += list.scrollHeight - height; // keep what was on screen where it was
+    this.first = from;
+    this.renderEarlier();
+  }
+
+  /** Fold a fresh copy of the thread in: only new and changed messages touch the page. */
+  merge(thread) {
+    this.thread.conversation = thread.conversation;
+    this.thread.prospect = thread.prospect;
+    this.composer.thread = this.thread;
+    this.mergeMessages(thread.messages);
+    this.renderFlag();
+    this.announce(thread.conversation);
+    // A reply that arrives in the thread on screen has been seen.
+    if (thread.conversation.unread && document.visibilityState === "visible") {
+      this.markRead(this.generation);
+    }
+  }
+
+  mergeMessages(incoming) {
+    const list = this.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
+    const firstShown = this.thread.messages[this.first];
+    const byId = new Map(this.thread.messages.map((m) => [m.id, m]));
+    let added = false;
+    for (const message of incoming) {
+      const key = messageKey(message);
+      if (!byId.has(message.id)) {
+        added = true;
+      } else if (this.keys.has(message.id) && this.keys.get(message.id) !== key) {
+        list.querySelector(`li[data-id="${message.id}"]`)?.replaceWith(this.item(message));
+      }
+      byId.set(message.id, message);
+    }
+    const messages = [...byId.values()].sort(
+      (a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id,
+    );
+    this.thread.messages = messages;
+    if (!added) return;
+    list.querySelector(".messages-empty")?.remove();
+    // Messages older than the first one drawn stay behind "Show earlier"; the rest are drawn
+    // in time order, each before the first drawn message that is newer.
+    this.first = firstShown ? messages.indexOf(firstShown) : 0;
+    messages.forEach((message, index) => {
+      if (index < this.first || this.keys.has(message.id)) return;
+      const next = messages.slice(index + 1).find((m) => this.keys.has(m.id));
+      const before = next ? list.querySelector(`li[data-id="${next.id}"]`) : null;
+      list.insertBefore(this.item(message), before);
+    });
+    this.renderEarlier();
+    if (atBottom) list.scrollTop = list.scrollHeight;
+  }
+
+  sent(message) {
+    this.mergeMessages([message]);
     this.messages.scrollTop = this.messages.scrollHeight;
+    this.refresh();
+  }
+
+  highlight(messageId) {
+    const index = this.thread.messages.findIndex((m) => m.id === messageId);
+    if (index !== -1 && index < this.first) this.showEarlier(Math.max(0, index - 5));
+    const item = this.messages.querySelector(`li[data-id="${messageId}"]`);
+    if (!item) return;
+    for (const old of this.messages.querySelectorAll(".message.highlighted")) {
+      old.classList.remove("highlighted");
+    }
+    item.classList.add("highlighted");
+    item.scrollIntoView({ block: "center" });
+    item.focus({ preventScroll: true });
   }
 
   async toggleFlag() {
@@ -162,151 +283,49 @@ export class ConversationThread extends HTMLElement {
       const summary = flagged
         ? await put(`/api/conversations/${id}/flag`)
         : await del(`/api/conversations/${id}/flag`);
-      if (!this.thread || this.thread.conversation.id !== id) return;
+      if (this.conversationId !== id) return;
       this.thread.conversation = summary;
       this.renderFlag();
       this.announce(summary);
-    } catch (exc) {
-      this.showComposerError(exc);
+    } catch {
+      // The button stays as it was; the state on screen is still the truth.
     } finally {
       this.flagButton.disabled = false;
     }
   }
 
-  composer(thread) {
-    const { prospect, conversation } = thread;
-    const canEmail = prospect.emails.length > 0;
-    const canText = prospect.phones.some((p) => p.kind === "mobile");
-    const form = el("form", "composer");
-    form.setAttribute("aria-label", `Reply to ${prospect.name}`);
-    form.noValidate = true;
-
-    const switcher = el("fieldset", "channel-switch");
-    switcher.append(el("legend", "visually-hidden", "Send as"));
-    const preferred = conversation.last_channel === "sms" && canText ? "sms" : canEmail ? "email" : "sms";
-    for (const [value, allowed] of [["email", canEmail], ["sms", canText]]) {
-      const label = el("label", "channel-option");
-      const input = el("input");
-      input.type = "radio";
-      input.name = "channel";
-      input.value = value;
-      input.disabled = !allowed;
-      input.checked = value === preferred;
-      input.addEventListener("change", () => this.syncComposer());
-      label.append(input, ` ${CHANNEL_LABELS[value]}`);
-      if (!allowed) label.title = value === "sms" ? "No mobile number to text" : "No email address";
-      switcher.append(label);
-    }
-
-    const subjectField = el("div", "field subject-field");
-    const subjectLabel = el("label", null, "Subject");
-    subjectLabel.htmlFor = "composer-subject";
-    const subject = el("input");
-    subject.id = "composer-subject";
-    subject.name = "subject";
-    // An empty subject keeps the thread's; show which one that is.
-    const lastEmail = thread.messages.findLast((m) => m.channel === "email" && m.subject);
-    subject.placeholder = lastEmail ? lastEmail.subject.replace(/^(re:\s*)+/i, "") : "Subject";
-    subject.maxLength = 998;
-    subjectField.append(subjectLabel, subject);
-
-    const bodyLabel = el("label", "visually-hidden", "Message");
-    bodyLabel.htmlFor = "composer-body";
-    const body = el("textarea");
-    body.id = "composer-body";
-    body.name = "body";
-    body.rows = 2;
-    body.placeholder = `Write to ${prospect.first_name || prospect.name}…`;
-    body.addEventListener("input", () => this.syncComposer());
-    body.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) form.requestSubmit();
-    });
-
-    const actions = el("div", "composer-actions");
-    this.composerError = el("p", "form-error", "");
-    this.composerError.setAttribute("role", "alert");
-    this.composerHint = el("span", "composer-hint");
-    this.composerHint.setAttribute("aria-live", "polite");
-    const send = el("button", "button primary", "Send");
-    send.type = "submit";
-    actions.append(this.composerError, this.composerHint, send);
-
-    form.append(switcher, subjectField, bodyLabel, body, actions);
-    form.addEventListener("submit", (event) => {
-      event.preventDefault();
-      this.send(form);
-    });
-    this.form = form;
-    this.syncComposer();
-    return form;
+  /** Someone else's tab: what it has open and whether they are typing. */
+  setPresence(frame) {
+    const key = `${frame.account_id}:${frame.tab}`;
+    if (frame.conversation_id === null) this.presence.delete(key);
+    else this.presence.set(key, frame);
+    this.renderPresence();
   }
 
-  syncComposer() {
-    const form = this.form;
-    if (!form) return;
-    const channel = form.elements.channel.value;
-    form.querySelector(".subject-field").hidden = channel !== "email";
-    const length = form.elements.body.value.length;
-    this.composerHint.textContent =
-      channel === "sms" && length ? `${length} characters · ${Math.ceil(length / 160)} text(s)` : "";
+  renderPresence() {
+    if (!this.presenceLine) return;
+    const here = [...this.presence.values()].filter(
+      (p) => p.conversation_id === this.conversationId,
+    );
+    const typing = [...new Set(here.filter((p) => p.composing).map((p) => p.name))];
+    const viewing = [...new Set(here.map((p) => p.name))].filter((n) => !typing.includes(n));
+    const parts = [];
+    if (typing.length) parts.push(`${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…`);
+    if (viewing.length) parts.push(`${viewing.join(", ")} ${viewing.length > 1 ? "are" : "is"} viewing`);
+    this.presenceLine.textContent = parts.join(" · ");
+    this.presenceLine.hidden = parts.length === 0;
   }
 
-  showComposerError(exc) {
-    if (this.composerError) {
-      this.composerError.textContent = exc instanceof ApiError ? exc.detail : "Something went wrong.";
-    }
-  }
-
-  async send(form) {
-    const channel = form.elements.channel.value;
-    const bodyText = form.elements.body.value.trim();
-    this.composerError.textContent = "";
-    if (!channel) {
-      this.composerError.textContent = "This prospect has no email address or mobile number.";
-      return;
-    }
-    if (!bodyText) {
-      this.composerError.textContent = "Write a message first.";
-      form.elements.body.focus();
-      return;
-    }
-    const payload = { channel, body_text: bodyText };
-    if (channel === "email") payload.subject = form.elements.subject.value.trim();
-    const button = form.querySelector("button[type=submit]");
-    button.disabled = true;
-    button.textContent = "Sending…";
-    try {
-      await post(`/api/conversations/${this.thread.conversation.id}/messages`, payload);
-    } catch (exc) {
-      this.showComposerError(exc);
-      return;
-    } finally {
-      button.disabled = false;
-      button.textContent = "Send";
-    }
-    form.elements.body.value = "";
-    form.elements.subject.value = "";
-    this.syncComposer();
-    this.refreshes = 0;
-    await this.refresh().catch(() => {});
-  }
-
-  // Until live updates arrive over the websocket, look again briefly while a send is pending.
-  scheduleRefresh() {
-    this.clearRefresh();
-    const pending = this.thread?.messages.some((m) => PENDING.has(m.status));
-    if (!pending || this.refreshes >= MAX_REFRESHES) return;
-    this.refreshes++;
-    this.refreshTimer = setTimeout(() => this.refresh().catch(() => {}), REFRESH_MS);
-  }
-
-  clearRefresh() {
-    if (this.refreshTimer) clearTimeout(this.refreshTimer);
-    this.refreshTimer = null;
+  close() {
+    this.dispatchEvent(new CustomEvent("thread-closed", { bubbles: true }));
   }
 
   focusHeading() {
     this.querySelector("#thread-heading")?.focus();
+  }
+
+  focusComposer() {
+    this.composer?.focusBody();
   }
 }
 

@@ -27,6 +27,14 @@ export function fullTime(iso) {
 
 export const CHANNEL_LABELS = { email: "Email", sms: "SMS" };
 
+export const FOLLOW_UP = {
+  not_contacted: "Not contacted",
+  contacted: "Contacted",
+  appointment_set: "Appointment set",
+  closed_won: "Closed, won",
+  closed_lost: "Closed, lost",
+};
+
 /** A phone number as people write it: "(212) 728-7053" for North America, else E.164. */
 export function formatPhone(e164) {
   const match = /^\+1(\d{3})(\d{3})(\d{4})$/.exec(e164);

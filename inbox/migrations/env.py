@@ -14,12 +14,21 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def _include_name(name: str | None, type_: str, _parents: object) -> bool:
+    # The search index lives outside the ORM (FTS5 tables, a generated tsvector column):
+    # autogenerate must not offer to drop it.
+    if type_ == "table" and name is not None and name.startswith("message_fts"):
+        return False
+    return not (type_ == "column" and name == "search_tsv")
+
+
 def _run(connection: sa.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=_include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -9,9 +9,18 @@ from server.api.accounts import AccountController
 from server.api.attachments import AttachmentController
 from server.api.auth import AuthController
 from server.api.conversations import ConversationController
+from server.api.dashboard import DashboardController
+from server.api.email import EmailController
 from server.api.events import EventController
+from server.api.me import MeController
 from server.api.notifications import NotificationController
 from server.api.prospects import ProspectController
+from server.api.queues import LeadController, QueueController
+from server.api.search import SearchController
+from server.api.sms import DemoSmsController, ProspectSmsController, SmsController
+from server.api.snippets import SnippetController
+from server.api.suppressions import SuppressionController
+from server.api.tasks import TaskController
 
 HANDLERS: list[ControllerRouterHandler] = [
     AuthController,
@@ -21,6 +30,18 @@ HANDLERS: list[ControllerRouterHandler] = [
     NotificationController,
     EventController,
     AttachmentController,
+    QueueController,
+    LeadController,
+    TaskController,
+    SnippetController,
+    DashboardController,
+    SearchController,
+    EmailController,
+    MeController,
+    SuppressionController,
+    SmsController,
+    ProspectSmsController,
+    DemoSmsController,
 ]
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
 from inbox.conversations import (
+    count_conversations,
     do_assign,
     do_mark_read,
     do_set_flag,
@@ -20,6 +21,7 @@ from inbox.conversations import (
 )
 from inbox.messages import do_send_message
 from inbox.schemas import (
+    ConversationCounts,
     ConversationFilter,
     ConversationSummary,
     MessageCreate,
@@ -51,6 +53,14 @@ class ConversationController(Controller):
     ) -> Page[ConversationSummary]:
         """Newest activity first; pass `next_cursor` back as `cursor` for the next page."""
         return await list_conversations(session, actor, filter, cursor=cursor, limit=limit)
+
+    @get("/counts")
+    async def counts(
+        self, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+    ) -> ConversationCounts:
+        """Every sidebar filter's count at once; refetch on `conversation.updated` and
+        `message.created`."""
+        return await count_conversations(session, actor)
 
     @get("/{conversation_id:int}")
     async def thread(

@@ -70,6 +70,10 @@ class TaskUpdated(EventFrame, tag="task.updated"):
     pass
 
 
+class ProspectUpdated(EventFrame, tag="prospect.updated"):
+    pass
+
+
 EVENT_FRAMES: dict[str, type[EventFrame]] = {
     cls.__struct_config__.tag: cls  # type: ignore[misc]
     for cls in (
@@ -80,6 +84,7 @@ EVENT_FRAMES: dict[str, type[EventFrame]] = {
         NotificationRead,
         QueueUpdated,
         TaskUpdated,
+        ProspectUpdated,
     )
 }
 
@@ -123,6 +128,7 @@ ServerFrame = (
     | NotificationRead
     | QueueUpdated
     | TaskUpdated
+    | ProspectUpdated
     | Ready
     | Resync
     | Pong

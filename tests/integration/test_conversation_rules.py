@@ -10,9 +10,10 @@ from inbox.access import Actor
 from inbox.conversations import do_mark_read, do_set_flag, list_conversations
 from inbox.leads import do_add_lead, list_leads
 from inbox.messages import SendContext, do_record_inbound, do_send_message
-from inbox.models import Channel, FollowUpStatus, Lead
+from inbox.models import Channel, FollowUpStatus, Lead, SmsConsent
 from inbox.prospects import do_create_prospect
 from inbox.schemas import InboundMessage, LeadCreate, MessageCreate, PhoneInput, ProspectCreate
+from inbox.sms_consent import do_record_consent
 from tests.conftest import create_account
 
 Maker = async_sessionmaker[AsyncSession]
@@ -34,6 +35,8 @@ async def new_prospect(
             ),
             region="US",
         )
+        if mobile:  # only an opted-in prospect may be texted
+            await do_record_consent(s, [p.id], SmsConsent.OPTED_IN, source="test")
         await s.commit()
     return p.id, p.conversation_id
 

@@ -1,0 +1,1 @@
+"""Email: MIME in and out, SMTP sending, IMAP watching."""

@@ -1,0 +1,251 @@
+"""Where an inbound email belongs, and storing it there.
+
+The rules, in order, each recorded on the message as `thread_rule`:
+
+1. `references`: In-Reply-To / References name a message we hold (sent or received).
+2. `reply_token`: our signed reply address (`replies+TOKEN@...`) is in To, Cc, Delivered-To
+   or X-Original-To.
+3. `known_address`: the sender is a prospect, or a participant of a conversation.
+4. `new_prospect`: a stranger writing in first gets a prospect and a conversation.
+
+A header match is not enough for a stranger to join someone else's conversation: a sender who is
+neither that prospect nor known to the thread joins only when they wrote to the thread's reply
+token or copied someone of the thread. Otherwise the later rules decide.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.attachments import AttachmentStore, do_add_attachment
+from inbox.bounces import do_record_bounce
+from inbox.messages import do_record_inbound
+from inbox.models import Channel, Conversation, Message, Participant, ProspectEmail
+from inbox.prospects import do_create_prospect_from_email, find_prospect_by_address
+from inbox.reply_tokens import read_reply_token, token_in_address
+from inbox.schemas import InboundMessage, MessageRead
+
+_RECENT_RECIPIENTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadingContext:
+    """What threading needs from the installation: the key that signs reply tokens and the
+    shared reply mailbox (empty when tokens are not in use)."""
+
+    secret_key: str
+    reply_address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    conversation_id: int
+    rule: str
+
+
+class Unplaceable(Exception):
+    """Mail that no rule can place (no sender address, or a bounce of nothing we sent)."""
+
+
+def _ids(value: str) -> list[str]:
+    return [v for v in value.split() if v.startswith("<") and v.endswith(">")]
+
+
+async def _by_references(session: AsyncSession, inbound: InboundMessage) -> int | None:
+    # In-Reply-To is the message answered; References run oldest first, so read them backwards.
+    wanted = _ids(inbound.in_reply_to) + list(reversed(_ids(inbound.references)))
+    wanted = [w for w in dict.fromkeys(wanted) if w != inbound.message_id_header]
+    if not wanted:
+        return None
+    rows = await session.execute(
+        sa.select(Message.message_id_header, Message.conversation_id).where(
+            Message.message_id_header.in_(wanted)
+        )
+    )
+    found = {header: conversation_id for header, conversation_id in rows.all()}
+    return next((found[w] for w in wanted if w in found), None)
+
+
+async def _by_token(
+    session: AsyncSession, inbound: InboundMessage, context: ThreadingContext
+) -> int | None:
+    if not context.reply_address:
+        return None
+    for address in (*inbound.to, *inbound.cc, *inbound.delivered_to, *inbound.x_original_to):
+        token = token_in_address(context.reply_address, address)
+        conversation_id = read_reply_token(context.secret_key, token) if token else None
+        if conversation_id is None:
+            continue
+        if await session.get(Conversation, conversation_id) is not None:
+            return conversation_id
+    return None
+
+
+async def thread_addresses(session: AsyncSession, conversation_id: int) -> set[str]:
+    """Everyone a conversation involves: the prospect's addresses, its participants, and whoever
+    our recent emails in it were sent or copied to."""
+    prospect_emails = await session.scalars(
+        sa.select(ProspectEmail.email)
+        .join(Conversation, Conversation.prospect_id == ProspectEmail.prospect_id)
+        .where(Conversation.id == conversation_id)
+    )
+    participants = await session.scalars(
+        sa.select(Participant.address).where(Participant.conversation_id == conversation_id)
+    )
+    recipients = await session.scalars(
+        sa.select(Message.recipients)
+        .where(Message.conversation_id == conversation_id, Message.channel == Channel.EMAIL)
+        .order_by(Message.id.desc())
+        .limit(_RECENT_RECIPIENTS)
+    )
+    known = {*prospect_emails, *participants}
+    for entry in recipients:
+        for field in ("to", "cc", "bcc"):
+            known.update(a.lower() for a in (entry or {}).get(field, []))
+    return known
+
+
+async def _in_thread(session: AsyncSession, conversation_id: int, address: str) -> bool:
+    """Whether the address is the conversation's prospect's or one of its participants'."""
+    prospect = (
+        sa.select(ProspectEmail.id)
+        .join(Conversation, Conversation.prospect_id == ProspectEmail.prospect_id)
+        .where(Conversation.id == conversation_id, ProspectEmail.email == address)
+    )
+    participant = sa.select(Participant.id).where(
+        Participant.conversation_id == conversation_id, Participant.address == address
+    )
+    found = await session.scalar(sa.select(sa.exists(prospect.union_all(participant).subquery())))
+    return bool(found)
+
+
+async def _may_join(
+    session: AsyncSession, conversation_id: int, inbound: InboundMessage, token_id: int | None
+) -> bool:
+    if token_id == conversation_id:
+        return True
+    if await _in_thread(session, conversation_id, inbound.from_address):
+        return True  # the common case, in one query
+    known = await thread_addresses(session, conversation_id)
+    return inbound.from_address in known or any(a in known for a in (*inbound.to, *inbound.cc))
+
+
+async def _by_address(session: AsyncSession, address: str) -> int | None:
+    prospect_id = await find_prospect_by_address(session, address)
+    if prospect_id is not None:
+        return await session.scalar(
+            sa.select(Conversation.id).where(Conversation.prospect_id == prospect_id)
+        )
+    return await session.scalar(
+        sa.select(Participant.conversation_id)
+        .where(Participant.address == address)
+        .order_by(Participant.id.desc())
+        .limit(1)
+    )
+
+
+async def find_placement(
+    session: AsyncSession, inbound: InboundMessage, context: ThreadingContext
+) -> Placement | None:
+    """The conversation an inbound email belongs to and the rule that says so; None when it
+    comes from a stranger (who then gets a prospect of their own)."""
+    token_id = await _by_token(session, inbound, context)
+    referenced = await _by_references(session, inbound)
+    if referenced is not None and await _may_join(session, referenced, inbound, token_id):
+        return Placement(referenced, "references")
+    if token_id is not None:
+        return Placement(token_id, "reply_token")
+    if inbound.from_address:
+        known = await _by_address(session, inbound.from_address)
+        if known is not None:
+            return Placement(known, "known_address")
+    return None
+
+
+async def _add_participant(
+    session: AsyncSession, conversation_id: int, address: str, name: str
+) -> None:
+    if not await _in_thread(session, conversation_id, address):
+        session.add(Participant(conversation_id=conversation_id, address=address, name=name[:200]))
+        await session.flush()
+
+
+async def _store_attachments(
+    session: AsyncSession, store: AttachmentStore, message_id: int, inbound: InboundMessage
+) -> None:
+    links: dict[str, str] = {}
+    for item in inbound.attachments:
+        read = await do_add_attachment(
+            session, store, message_id, item.filename, item.content_type, item.data
+        )
+        if item.content_id:
+            links[item.content_id] = f"/api/attachments/{read.id}"
+    message = await session.get(Message, message_id)
+    assert message is not None
+    # Inline images point at `cid:`; the reader fetches them from our attachment route instead.
+    for content_id, url in links.items():
+        for column in ("body_html", "body_html_full"):
+            value = getattr(message, column).replace(f'src="cid:{content_id}"', f'src="{url}"')
+            setattr(message, column, value)
+    await session.flush()
+
+
+async def is_known_message(session: AsyncSession, message_id_header: str | None) -> bool:
+    """Whether mail with this Message-ID is already stored (a re-scan or a redelivery)."""
+    if not message_id_header:
+        return False
+    found = await session.scalar(
+        sa.select(Message.id).where(Message.message_id_header == message_id_header)
+    )
+    return found is not None
+
+
+async def do_receive_email(
+    session: AsyncSession,
+    inbound: InboundMessage,
+    *,
+    context: ThreadingContext,
+    store: AttachmentStore,
+    timings: dict[str, float] | None = None,
+) -> MessageRead | None:
+    """Thread and store one inbound email (a bounce also marks what it bounces). Returns None
+    for mail already stored; raises Unplaceable for mail that belongs nowhere. `timings`, when
+    given, accumulates the seconds spent deciding where mail goes ("threading")."""
+    started = time.perf_counter()
+    if inbound.bounce is not None:
+        # A bounce changes other rows before it is stored: a redelivered one must not do so twice.
+        if await is_known_message(session, inbound.message_id_header):
+            return None
+        conversation_id = await do_record_bounce(session, inbound.bounce)
+        if conversation_id is None:
+            raise Unplaceable("a delivery status report about no message of ours")
+        placement = Placement(conversation_id, "bounce")
+    else:
+        found = await find_placement(session, inbound, context)
+        if found is None and not inbound.from_address:
+            raise Unplaceable("no sender address")
+        if found is None and inbound.is_automatic:
+            # An out-of-office or a mailer's notice from a stranger is no new lead.
+            raise Unplaceable("automatic mail from an unknown sender")
+        if found is None:
+            conversation_id = await do_create_prospect_from_email(
+                session, inbound.from_address, inbound.from_name
+            )
+            found = Placement(conversation_id, "new_prospect")
+        else:
+            await _add_participant(
+                session, found.conversation_id, inbound.from_address, inbound.from_name
+            )
+        placement = found
+    if timings is not None:
+        timings["threading"] = timings.get("threading", 0.0) + time.perf_counter() - started
+    read = await do_record_inbound(
+        session, placement.conversation_id, inbound, thread_rule=placement.rule
+    )
+    if read is not None and inbound.attachments:
+        await _store_attachments(session, store, read.id, inbound)
+    return read

@@ -1,0 +1,138 @@
+"""Tasks on prospects and the task grid."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from inbox.access import Actor
+from inbox.errors import ValidationFailed
+from inbox.tasks import (
+    StatusFilter,
+    TaskCreate,
+    TaskFilter,
+    TaskPage,
+    TaskRead,
+    TaskUpdate,
+    do_complete_task,
+    do_create_task,
+    do_delete_task,
+    do_update_task,
+    get_task,
+    list_tasks,
+)
+from server.services import Services
+
+Limit = Annotated[int, Parameter(ge=1, le=200)]
+Offset = Annotated[int, Parameter(ge=0)]
+
+
+def _assignee_filter(assignee: str) -> tuple[int | None, bool]:
+    """`me` (the default), `any`, or an account id."""
+    if assignee == "me":
+        return None, False
+    if assignee == "any":
+        return None, True
+    if assignee.isdigit():
+        return int(assignee), False
+    raise ValidationFailed.field("assignee", "expected me, any or an account id")
+
+
+class TaskController(Controller):
+    path = "/tasks"
+    tags = ["tasks"]
+
+    @get("/")
+    async def grid(
+        self,
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+        status: FromQuery[StatusFilter] = "open",
+        assignee: FromQuery[str] = "me",
+        prospect_id: FromQuery[int | None] = None,
+        due_from: FromQuery[datetime | None] = None,
+        due_to: FromQuery[datetime | None] = None,
+        offset: FromQuery[Offset] = 0,
+        limit: FromQuery[Limit] = 50,
+    ) -> TaskPage:
+        """Opens on my tasks that are not complete; `assignee=any&status=all` clears that."""
+        assignee_id, any_assignee = _assignee_filter(assignee)
+        filter_ = TaskFilter(
+            status=status,
+            assignee_id=assignee_id,
+            any_assignee=any_assignee,
+            prospect_id=prospect_id,
+            due_from=due_from,
+            due_to=due_to,
+        )
+        now = services.clock.now()
+        return await list_tasks(session, actor, filter_, now, offset=offset, limit=limit)
+
+    @post("/")
+    async def create(
+        self,
+        data: JSONBody[TaskCreate],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> TaskRead:
+        """A task on a prospect; assigned to me unless `assignee_id` says otherwise."""
+        return await do_create_task(session, actor, data, services.clock.now())
+
+    @get("/{task_id:int}")
+    async def read(
+        self,
+        task_id: FromPath[int],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> TaskRead:
+        return await get_task(session, actor, task_id, services.clock.now())
+
+    @patch("/{task_id:int}")
+    async def update(
+        self,
+        task_id: FromPath[int],
+        data: JSONBody[TaskUpdate],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> TaskRead:
+        return await do_update_task(session, actor, task_id, data, services.clock.now())
+
+    @post("/{task_id:int}/complete", status_code=200)
+    async def complete(
+        self,
+        task_id: FromPath[int],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> TaskRead:
+        return await do_complete_task(session, actor, task_id, services.clock.now())
+
+    @post("/{task_id:int}/reopen", status_code=200)
+    async def reopen(
+        self,
+        task_id: FromPath[int],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> TaskRead:
+        return await do_complete_task(session, actor, task_id, services.clock.now(), done=False)
+
+    @delete("/{task_id:int}")
+    async def remove(
+        self,
+        task_id: FromPath[int],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        services: NamedDependency[Services],
+    ) -> None:
+        """Only the task's author, its assignee or an admin may delete it."""
+        await do_delete_task(session, actor, task_id, services.clock.now())

@@ -1,0 +1,101 @@
+"""Twilio's webhooks: inbound texts and delivery reports.
+
+Public routes (no session), so every request must prove it comes from Twilio: `X-Twilio-Signature`
+is checked against our public URL (not the URL we were reached at, which behind a proxy is the
+internal one), with the query string. A missing or forged signature is a 403 that writes nothing.
+Twilio retries, so both routes are idempotent by MessageSid.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Controller, Request, Response, post
+from litestar.di import NamedDependency
+from litestar.exceptions import PermissionDeniedException
+from sqlalchemy.exc import IntegrityError
+
+from channels.sms.twilio import TwilioSmsChannel
+from channels.sms.twilio_webhooks import is_valid_signature, parse_inbound, parse_status
+from inbox.errors import ValidationFailed
+from inbox.sms_messages import (
+    InboundSms,
+    do_receive_sms,
+    do_record_sms_status,
+    sms_already_received,
+)
+from server.services import Services, twilio_config
+
+log = logging.getLogger(__name__)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+async def verified_form(request: Request[Any, Any, Any], services: Services) -> dict[str, str]:
+    """The request's form, once its signature proves Twilio sent it; else a 403."""
+    signature = request.headers.get("x-twilio-signature", "")
+    token = services.settings.twilio_auth_token
+    if not signature or not token:
+        raise PermissionDeniedException("Missing X-Twilio-Signature.")
+    form = await request.form()
+    items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
+    query = request.url.query
+    url = f"{services.settings.public_url}{request.url.path}{f'?{query}' if query else ''}"
+    if not is_valid_signature(token, url, items, signature):
+        raise PermissionDeniedException("Invalid X-Twilio-Signature.")
+    return dict(items)
+
+
+async def _receive(services: Services, sms: InboundSms) -> None:
+    async with services.sessionmaker() as session:
+        if await sms_already_received(session, sms.sid):
+            return  # a retry: do not fetch its media again
+    if sms.media:
+        provider = TwilioSmsChannel(twilio_config(services.settings))
+        fetched = tuple([await provider.fetch_media(m) for m in sms.media])
+        sms = msgspec.structs.replace(sms, media=fetched)
+    settings = services.settings
+    async with services.transaction() as session:
+        await do_receive_sms(
+            session,
+            sms,
+            store=services.attachments,
+            region=settings.phone_region,
+            help_reply=settings.sms_help_reply,
+        )
+
+
+class TwilioWebhookController(Controller):
+    path = "/webhooks/twilio"
+    tags = ["webhooks"]
+
+    @post("/sms", status_code=200)
+    async def inbound(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
+    ) -> Response[str]:
+        """An inbound text or MMS. The answer is empty TwiML: replies go through the send queue."""
+        sms = parse_inbound(await verified_form(request, services))
+        if not sms.sid or not sms.from_number:
+            raise ValidationFailed("An inbound text needs MessageSid and From.")
+        try:
+            await _receive(services, sms)
+        except IntegrityError:
+            # The same text delivered twice at once: the other request recorded it.
+            async with services.sessionmaker() as session:
+                if not await sms_already_received(session, sms.sid):
+                    raise
+        return Response(EMPTY_TWIML, media_type="application/xml")
+
+    @post("/status", status_code=204)
+    async def status(
+        self, request: Request[Any, Any, Any], services: NamedDependency[Services]
+    ) -> None:
+        """A delivery report (queued, sent, delivered, undelivered, failed with error code)."""
+        form = await verified_form(request, services)
+        report = parse_status(form, key=request.query_params.get("key", ""))
+        if report is None:
+            return
+        async with services.transaction() as session:
+            if not await do_record_sms_status(session, report):
+                log.debug("status report for %s changed nothing", report.sid)

@@ -1,0 +1,123 @@
+"""Kill the `inbox worker` process while it ingests mail from Dovecot, again and again: every
+message is stored exactly once in the end, and after each kill the stored mail is exactly what
+the saved cursor says (a batch is all in, cursor included, or not at all)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import sys
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from inbox.models import Mailbox, Message
+from tests.support.dovecot import PASSWORD, Dovecot
+
+Maker = async_sessionmaker[AsyncSession]
+ROOT = Path(__file__).resolve().parents[2]
+TOTAL = 800
+pytestmark = pytest.mark.slow
+
+
+def messages() -> list[bytes]:
+    out = []
+    for n in range(TOTAL):
+        m = EmailMessage()
+        m["From"] = f"Sender {n % 40} <sender{n % 40}@example.com>"
+        m["To"] = "replies@oem.test"
+        m["Subject"] = f"Question {n}"
+        if n % 50 != 7:  # a few without a Message-ID, as some mailers send them
+            m["Message-ID"] = f"<crash-{n}@example.com>"
+        m.set_content(f"Question number {n}: is the Model X still available?")
+        out.append(bytes(m))
+    return out
+
+
+async def start_worker(
+    db_url: str, data_dir: Path, dovecot: Dovecot, user: str
+) -> asyncio.subprocess.Process:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "INBOX_DATABASE_URL": db_url,
+        "INBOX_DATA_DIR": str(data_dir),
+        "INBOX_LOG_LEVEL": "WARNING",
+        "INBOX_IMAP_HOST": "127.0.0.1",
+        "INBOX_IMAP_PORT": str(dovecot.port),
+        "INBOX_IMAP_USERNAME": user,
+        "INBOX_IMAP_PASSWORD": PASSWORD,
+        "INBOX_IMAP_TLS": "none",
+        # A killed worker keeps its lease until it runs out; keep the wait short.
+        "INBOX_IMAP_LEASE_SECONDS": "2",
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "server.cli",
+        "worker",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def progress(maker: Maker) -> tuple[int, int]:
+    """(messages stored, the cursor's last UID)."""
+    async with maker() as s:
+        count = await s.scalar(sa.select(sa.func.count()).select_from(Message))
+        last_uid = await s.scalar(sa.select(Mailbox.last_uid))
+    return int(count or 0), int(last_uid or 0)
+
+
+async def wait_for(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
+    async def poll() -> None:
+        while not await predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
+    sessionmaker: Maker, db_url: str, tmp_path: Path, dovecot: Dovecot
+) -> None:
+    user = dovecot.add_user()
+    await asyncio.to_thread(dovecot.append, user, messages())
+    rng = random.Random(11)
+    kills_mid_ingest = 0
+    for _ in range(4):
+        worker = await start_worker(db_url, tmp_path, dovecot, user)
+        before = (await progress(sessionmaker))[0]
+
+        async def moving(before: int = before) -> bool:
+            return (await progress(sessionmaker))[0] > before
+
+        await wait_for(moving, 30)
+        await asyncio.sleep(rng.uniform(0.05, 0.4))
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        count, last_uid = await progress(sessionmaker)
+        assert count == last_uid, "after a kill, exactly the mail up to the cursor is stored"
+        kills_mid_ingest += 0 < count < TOTAL
+
+    assert kills_mid_ingest >= 3, "the kills must land while mail is being ingested"
+
+    worker = await start_worker(db_url, tmp_path, dovecot, user)
+
+    async def all_in() -> bool:
+        return (await progress(sessionmaker))[1] == TOTAL
+
+    try:
+        await wait_for(all_in, 90)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(worker.communicate(), 20)
+    assert worker.returncode == 0, stderr.decode()
+    async with sessionmaker() as s:
+        subjects = list(await s.scalars(sa.select(Message.subject)))
+    assert sorted(subjects) == sorted(f"Question {n}" for n in range(TOTAL))
