@@ -68,6 +68,12 @@ async def record_event(
     return stored
 
 
+async def current_seq(session: AsyncSession, account_id: int) -> int:
+    """The sequence number of the account's newest event (0 before the first)."""
+    seq = await session.scalar(sa.select(Account.event_seq).where(Account.id == account_id))
+    return int(seq or 0)
+
+
 def take_pending(session: AsyncSession) -> list[StoredEvent]:
     """The events recorded in this session since the last call, in order."""
     pending: list[StoredEvent] = session.info.pop(_PENDING, [])

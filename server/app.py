@@ -34,12 +34,14 @@ from server.webhooks import TwilioWebhookController
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 25 * 1024 * 1024
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+# Remote images (https only) are allowed by policy but never requested until the reader asks:
+# the server and the page both hold remote sources back in data-src until "load images".
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'self'; "
         "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     ),
 }

@@ -391,6 +391,9 @@ async function start() {
     if (realtime.readyOnce) loadAll();
   });
   realtime.addEventListener("signed-out", signedOut);
+  // A fresh tab starts from now: it loads its state after the socket is ready, so replaying
+  // the whole retained log would only be thrown away.
+  if (realtime.seq === 0 && Number.isSafeInteger(account.last_seq)) realtime.seq = account.last_seq;
   const ready = firstReady();
   realtime.connect();
   await ready;

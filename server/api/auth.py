@@ -12,6 +12,7 @@ from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
+from inbox.events import current_seq
 from inbox.models import Role, utcnow
 from inbox.sessions import SignedIn, do_login, do_logout
 from server.auth import SESSION_COOKIE, check_origin
@@ -30,11 +31,21 @@ class MeRead(msgspec.Struct, kw_only=True):
     name: str
     role: Role
     csrf_token: str
+    # The newest event sequence: a fresh tab says hello with it, then loads its state, so it
+    # neither misses what happens meanwhile nor replays the whole log.
+    last_seq: int = 0
 
 
-def _me(signed_in: SignedIn) -> MeRead:
+def _me(signed_in: SignedIn, last_seq: int = 0) -> MeRead:
     a = signed_in.actor
-    return MeRead(id=a.id, email=a.email, name=a.name, role=a.role, csrf_token=signed_in.csrf_token)
+    return MeRead(
+        id=a.id,
+        email=a.email,
+        name=a.name,
+        role=a.role,
+        csrf_token=signed_in.csrf_token,
+        last_seq=last_seq,
+    )
 
 
 class AuthController(Controller):
@@ -80,6 +91,8 @@ class AuthController(Controller):
         )
 
     @get("/me")
-    async def me(self, request: Request[Actor, SignedIn, Any]) -> MeRead:
-        """The signed-in account and the CSRF token to send on changes."""
-        return _me(request.auth)
+    async def me(
+        self, request: Request[Actor, SignedIn, Any], session: NamedDependency[AsyncSession]
+    ) -> MeRead:
+        """The signed-in account, the CSRF token to send on changes, and the last event seq."""
+        return _me(request.auth, await current_seq(session, request.auth.actor.id))

@@ -333,6 +333,9 @@ async def test_health_reports_the_database(client: AsyncTestClient[Any]) -> None
     response = await client.get("/health")
     assert response.status_code == 200
     assert response.json() == {"status": "ok", "database": "ok", "redis": "not configured"}
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self';" in policy and "frame-ancestors 'none'" in policy
+    assert "img-src 'self' data: https:;" in policy  # remote images only when asked for
 
 
 async def test_a_collision_is_a_409_problem_listing_what_is_new(

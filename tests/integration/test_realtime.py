@@ -294,3 +294,19 @@ async def test_a_client_too_far_behind_is_closed_with_its_resume_point(
         assert slow.close_code == 4008
         assert slow.close_reason.startswith("too far behind; resume after ")
         await asyncio.gather(fast.close(), dana.close())
+
+
+async def test_me_tells_a_fresh_tab_where_the_log_ends(
+    server: LiveServer, sessionmaker: Maker
+) -> None:
+    dana = await signed_in(server, "dana@oem.test")
+    cid = await new_conversation(dana)
+    await dana.post(
+        f"/api/conversations/{cid}/messages", json={"channel": "email", "body_text": "Hi"}
+    )
+    newest = (await dana_events(sessionmaker, 0))[-1]
+    me = (await dana.http.get("/api/auth/me")).json()
+    assert me["last_seq"] == newest
+    ws = await Socket.open(server.url, dana.cookie, after=me["last_seq"])
+    assert await ws.next() == {"type": "ready", "seq": newest}  # nothing to replay
+    await asyncio.gather(ws.close(), dana.close())
