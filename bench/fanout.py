@@ -118,10 +118,11 @@ class Run:
 
 class CpuMeter:
     """CPU time that processes other than the bench's took on this machine, as a share of all
-    its cores: other work on a shared machine shows up as latency, so it is measured and shown."""
+    its cores: other work on a shared machine shows up as latency, so it is measured and shown.
+    Kernel threads are left out: they write the server's SQLite pages back to disk."""
 
     def __init__(self, pids: list[int]) -> None:
-        self.pids = pids
+        self.pids = set(pids)
         self.tick = os.sysconf("SC_CLK_TCK")
         self.start = self._sample()
 
@@ -129,10 +130,14 @@ class CpuMeter:
         fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
         busy = sum(int(v) for v in fields[1:4])  # user, nice, system
         ours = 0
-        for pid in self.pids:
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-                ours += int(stat[11]) + int(stat[12])  # utime, stime
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError):
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                pid, ppid = int(entry.name), int(stat[1])
+                if pid in self.pids or pid == 2 or ppid == 2:
+                    ours += int(stat[11]) + int(stat[12])  # utime, stime
         return time.monotonic(), busy, ours
 
     def others(self) -> float:

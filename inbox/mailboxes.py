@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.attachments import AttachmentStore
-from inbox.events import take_pending
+from inbox.events import event_batch, take_pending
 from inbox.models import InboundFailure, Mailbox
 from inbox.ports import StoredEvent
 from inbox.schemas import InboundMessage
@@ -184,13 +184,15 @@ async def do_ingest(
     The caller commits, then publishes `events`."""
     result = IngestResult()
     try:
-        # Most batches are all good mail: store them without a savepoint per message.
-        for _, inbound in batch:
-            read = await do_receive_email(
-                session, inbound, context=context, store=store, timings=timings
-            )
-            result.stored += read is not None
-            result.duplicates += read is None
+        # Most batches are all good mail: store them without a savepoint per message, and
+        # write their events together.
+        async with event_batch(session):
+            for _, inbound in batch:
+                read = await do_receive_email(
+                    session, inbound, context=context, store=store, timings=timings
+                )
+                result.stored += read is not None
+                result.duplicates += read is None
         result.events.extend(take_pending(session))
     except Exception:
         await session.rollback()

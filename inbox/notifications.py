@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
 from inbox.errors import NotFound
-from inbox.events import record_event
+from inbox.events import cached_in_batch, record_event
 from inbox.models import Account, Conversation, Message, Notification, Role, utcnow
 from inbox.schemas import NotificationRead
 
@@ -61,6 +63,16 @@ def _payload(read: NotificationRead) -> dict[str, object]:
     return payload
 
 
+def _contact_manager_ids(session: AsyncSession) -> Callable[[], Awaitable[list[int]]]:
+    async def load() -> list[int]:
+        rows = await session.scalars(
+            sa.select(Account.id).where(Account.is_active, Account.role == Role.CONTACT_MANAGER)
+        )
+        return list(rows)
+
+    return load
+
+
 async def do_notify_reply(
     session: AsyncSession, conversation: Conversation, message: Message
 ) -> None:
@@ -69,9 +81,7 @@ async def do_notify_reply(
         owners = [conversation.assignee_id]
     else:
         owners = list(
-            await session.scalars(
-                sa.select(Account.id).where(Account.is_active, Account.role == Role.CONTACT_MANAGER)
-            )
+            await cached_in_batch(session, "contact_manager_ids", _contact_manager_ids(session))
         )
     sender = message.author_name or message.author_address
     await do_notify(

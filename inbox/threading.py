@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.attachments import AttachmentStore, do_add_attachment
 from inbox.bounces import do_record_bounce
+from inbox.events import batch_cache
 from inbox.messages import do_record_inbound
 from inbox.models import Channel, Conversation, Message, Participant, ProspectEmail
 from inbox.prospects import do_create_prospect_from_email, find_prospect_by_address
@@ -30,6 +32,8 @@ from inbox.reply_tokens import read_reply_token, token_in_address
 from inbox.schemas import InboundMessage, MessageRead
 
 _RECENT_RECIPIENTS = 50
+_MESSAGE_CONVERSATIONS = "threading.message_conversations"
+_IN_THREAD = "threading.in_thread"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,18 +59,31 @@ def _ids(value: str) -> list[str]:
     return [v for v in value.split() if v.startswith("<") and v.endswith(">")]
 
 
+def _known(session: AsyncSession, key: str) -> dict[Any, Any]:
+    # What a batch of mail (see inbox.events.event_batch) has already found to exist: messages
+    # never leave their conversation and nothing leaves a thread while mail is stored, so a
+    # positive answer holds for the rest of the batch. Outside a batch nothing is remembered.
+    cache = batch_cache(session)
+    found: dict[Any, Any] = {} if cache is None else cache.setdefault(key, {})
+    return found
+
+
 async def _by_references(session: AsyncSession, inbound: InboundMessage) -> int | None:
     # In-Reply-To is the message answered; References run oldest first, so read them backwards.
     wanted = _ids(inbound.in_reply_to) + list(reversed(_ids(inbound.references)))
     wanted = [w for w in dict.fromkeys(wanted) if w != inbound.message_id_header]
     if not wanted:
         return None
+    known = _known(session, _MESSAGE_CONVERSATIONS)
+    if wanted[0] in known:
+        return int(known[wanted[0]])  # the first choice exists: nothing else can win
     rows = await session.execute(
         sa.select(Message.message_id_header, Message.conversation_id).where(
             Message.message_id_header.in_(wanted)
         )
     )
     found = {header: conversation_id for header, conversation_id in rows.all()}
+    known.update(found)
     return next((found[w] for w in wanted if w in found), None)
 
 
@@ -111,6 +128,9 @@ async def thread_addresses(session: AsyncSession, conversation_id: int) -> set[s
 
 async def _in_thread(session: AsyncSession, conversation_id: int, address: str) -> bool:
     """Whether the address is the conversation's prospect's or one of its participants'."""
+    known = _known(session, _IN_THREAD)
+    if (conversation_id, address) in known:
+        return True
     prospect = (
         sa.select(ProspectEmail.id)
         .join(Conversation, Conversation.prospect_id == ProspectEmail.prospect_id)
@@ -120,6 +140,8 @@ async def _in_thread(session: AsyncSession, conversation_id: int, address: str) 
         Participant.conversation_id == conversation_id, Participant.address == address
     )
     found = await session.scalar(sa.select(sa.exists(prospect.union_all(participant).subquery())))
+    if found:
+        known[(conversation_id, address)] = True
     return bool(found)
 
 
@@ -172,6 +194,7 @@ async def _add_participant(
     if not await _in_thread(session, conversation_id, address):
         session.add(Participant(conversation_id=conversation_id, address=address, name=name[:200]))
         await session.flush()
+        _known(session, _IN_THREAD)[(conversation_id, address)] = True
 
 
 async def _store_attachments(

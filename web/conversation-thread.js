@@ -58,6 +58,11 @@ export class ConversationThread extends HTMLElement {
     this.removeAttribute("aria-busy");
     this.render(thread, messageId);
     if (messageId) this.highlight(messageId);
+    if (this.composerFocusWanted) {
+      // "r" pressed while this thread was still loading: honour it now.
+      this.composerFocusWanted = false;
+      this.composer?.focusBody();
+    }
     this.dispatchEvent(new CustomEvent("thread-opened", { detail: { thread }, bubbles: true }));
     if (thread.conversation.unread) await this.markRead(generation);
   }
@@ -325,7 +330,8 @@ export class ConversationThread extends HTMLElement {
   }
 
   focusComposer() {
-    this.composer?.focusBody();
+    if (this.getAttribute("aria-busy") === "true") this.composerFocusWanted = true;
+    else this.composer?.focusBody();
   }
 }
 

@@ -363,6 +363,11 @@ async def test_queue_snippet_task_flag_and_keyboard(page: Any, app: App, api: Ap
         "aria-pressed", "true"
     )
     await nav.get_by_role("link", name=re.compile("^Flagged")).click()
+    # Wait for the Flagged list itself: the list still showing the previous filter, or being
+    # refilled, would take the keys below.
+    await expect(page).to_have_url(re.compile(r"#/flagged$"))
+    await expect(page.locator("#list-title")).to_have_text("Flagged")
+    await expect(page.locator('conversation-list[aria-busy="false"]')).to_have_count(1)
     flagged = page.locator("conversation-list .conversation-name")
     await expect(flagged.first).to_have_text(prospect["name"])
     await page.evaluate("document.activeElement.blur()")
