@@ -3,113 +3,36 @@ conversation, reply, flag it, sign out. The server is the real app on a loopback
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
-import os
 import re
-import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 
 from inbox.accounts import actor_of
 from inbox.conversations import get_thread, list_conversations
 from inbox.db import make_engine, make_sessionmaker
 from inbox.models import Account
 from inbox.schemas import ConversationSummary, ThreadRead
-from server.app import create_app
-from server.demo import seed_demo
-from server.settings import Settings, load_settings
+from server.settings import Settings
+from tests.support.browser import DANA, DANA_PASSWORD, App, chromium, serve
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-EMAIL, PASSWORD = "dana@demo.inbox.test", "dana-demo-inbox"
+EMAIL, PASSWORD = DANA, DANA_PASSWORD
 TIMEOUT_MS = 10_000
 
 
-def _unavailable(reason: str) -> None:
-    """Under CI a missing browser is a failure; on a laptop it is a skip with the reason."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{reason} (required when CI=true)", pytrace=False)
-    pytest.skip(reason)
-
-
-@dataclass
-class Live:
-    url: str
-    settings: Settings
-
-
-async def _wait_healthy(url: str, task: asyncio.Task[Any]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(200):
-            if task.done():
-                task.result()  # raises what stopped the server
-                raise RuntimeError("the server stopped during startup")
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{url}/health")).status_code == 200:
-                    return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"{url} never became healthy")
-
-
 @pytest.fixture
-async def live(tmp_path: Path) -> AsyncIterator[Live]:
-    """The seeded demo app served by uvicorn on a free loopback port, in this event loop."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    settings = load_settings(
-        {"INBOX_DATA_DIR": str(tmp_path), "INBOX_PUBLIC_URL": url, "INBOX_LOG_LEVEL": "WARNING"}
-    )
-    await seed_demo(settings, io.StringIO())
-    config = uvicorn.Config(
-        create_app(settings), log_level="warning", lifespan="on", ws_per_message_deflate=False
-    )
-    server = uvicorn.Server(config)
-    # Handing uvicorn the bound socket leaves no window for another process to take the port.
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        await _wait_healthy(url, task)
-        yield Live(url, settings)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
-        sock.close()
+async def live() -> AsyncIterator[App]:
+    """The seeded demo app on a free loopback port (email to the sandbox, nothing read)."""
+    async with serve(None, None) as app:
+        yield app
 
 
 @pytest.fixture
 async def browser() -> AsyncIterator[Any]:
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed (pip install playwright)")
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
-        )
-        try:
-            yield chromium
-        finally:
-            await chromium.close()
+    async with chromium() as browser:
+        yield browser
 
 
 async def _dana_sees(settings: Settings) -> tuple[ConversationSummary, ThreadRead]:
@@ -130,7 +53,7 @@ def _words(text: str) -> str:
     return " ".join(text.split())
 
 
-async def test_sign_in_read_reply_and_sign_out(browser: Any, live: Live) -> None:
+async def test_sign_in_read_reply_and_sign_out(browser: Any, live: App) -> None:
     from playwright.async_api import expect
 
     newest, thread = await _dana_sees(live.settings)
