@@ -34,6 +34,7 @@ from inbox.schemas import InboundMessage, MessageRead
 _RECENT_RECIPIENTS = 50
 _MESSAGE_CONVERSATIONS = "threading.message_conversations"
 _IN_THREAD = "threading.in_thread"
+_CONVERSATIONS = "threading.conversations"
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +218,16 @@ async def _store_attachments(
     await session.flush()
 
 
+async def _keep_loaded(session: AsyncSession, conversation_id: int) -> None:
+    # The session forgets a clean row nobody references, so a batch of mail would read the same
+    # conversation once per message; holding it for the batch lets the identity map answer.
+    if batch_cache(session) is None:
+        return
+    held = _known(session, _CONVERSATIONS)
+    if conversation_id not in held:
+        held[conversation_id] = await session.get(Conversation, conversation_id)
+
+
 async def is_known_message(session: AsyncSession, message_id_header: str | None) -> bool:
     """Whether mail with this Message-ID is already stored (a re-scan or a redelivery)."""
     if not message_id_header:
@@ -266,6 +277,7 @@ async def do_receive_email(
         placement = found
     if timings is not None:
         timings["threading"] = timings.get("threading", 0.0) + time.perf_counter() - started
+    await _keep_loaded(session, placement.conversation_id)
     read = await do_record_inbound(
         session, placement.conversation_id, inbound, thread_rule=placement.rule
     )
