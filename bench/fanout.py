@@ -652,7 +652,8 @@ def server_notes(results: dict[tuple[int, str], dict[str, Run]]) -> str:
                 else f"broadcast() call {run.mean_note('send_ms'):.1f} ms"
             )
             lines.append(
-                f"- {kind} {size:,} ({gc_mode}): {len(run.server_notes)} rounds, {extra}; "
+                f"- {kind} {size:,} ({gc_mode}): {len(run.server_notes)} rounds kept "
+                f"({run.disturbed_rounds} dropped for other load), {extra}; "
                 f"server gen-2 GCs {run.gc_stats.get('gen2_collections')}, longest "
                 f"{run.gc_stats.get('gen2_longest_ms')} ms"
             )

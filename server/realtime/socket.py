@@ -22,7 +22,6 @@ from litestar.exceptions import WebSocketDisconnect
 from inbox.access import Actor
 from inbox.events import list_events_after
 from inbox.models import Account, Event
-from inbox.ports import StoredEvent
 from server.auth import signed_in_from
 from server.realtime.frames import (
     EVENT_FRAMES,
@@ -37,13 +36,12 @@ from server.realtime.frames import (
     client_decoder,
     encoder,
 )
-from server.realtime.hub import CatchUp, Connection, Hub
+from server.realtime.hub import CatchUp, Connection, Hub, LiveEvent
 from server.services import Services
 
 log = logging.getLogger(__name__)
 
 HELLO_TIMEOUT = 10.0
-SEND_TIMEOUT = 10.0
 REPLAY_BATCH = 500
 CLOSE_NO_SESSION = 4401
 CLOSE_BAD_ORIGIN = 4403
@@ -65,11 +63,14 @@ class Stream:
         self.connection = connection
 
     async def send(self, frame: msgspec.Struct) -> None:
+        await self.send_raw(encoder.encode(frame))
+
+    async def send_raw(self, data: bytes) -> None:
+        # No timeout per send (a timer per frame costs more than the send at 10,000 sockets):
+        # a client that stops reading fills its bounded queue and is closed for it.
         try:
-            await asyncio.wait_for(
-                self.socket.send_data(encoder.encode(frame), mode="text"), SEND_TIMEOUT
-            )
-        except (TimeoutError, WebSocketDisconnect, RuntimeError) as exc:
+            await self.socket.send_data(data, mode="text")
+        except (WebSocketDisconnect, RuntimeError) as exc:
             raise SocketClosed from exc
 
     async def send_event(self, seq: int, type_: str, at: Any, data: dict[str, Any]) -> None:
@@ -123,17 +124,21 @@ class Stream:
                 await self.replay()
             elif isinstance(item, PresenceUpdated):
                 await self.send(item)
-            elif isinstance(item, StoredEvent):
+            else:
                 await self._live(item)
 
-    async def _live(self, event: StoredEvent) -> None:
+    async def _live(self, event: LiveEvent) -> None:
         if event.seq <= self.connection.last_sent:
             return  # already replayed
         if event.seq > self.connection.last_sent + 1:
             await self.replay()  # a gap: an event published out of order, or lost on the bus
             if event.seq <= self.connection.last_sent:
                 return
-        await self.send_event(event.seq, event.type, event.created_at, event.payload)
+        if event.group.type not in EVENT_FRAMES:
+            log.error("no frame for event type %s", event.group.type)
+        else:
+            await self.send_raw(event.group.frame(event.seq))
+        self.connection.last_sent = event.seq
 
 
 async def _read_hello(socket: WebSocket[Any, Any, Any]) -> int:
