@@ -232,10 +232,7 @@ function onEvent(frame) {
     case "conversation.updated":
       refreshCountsSoon();
       list.refreshSoon();
-      if (data.conversation_id === open && "flagged" in data && thread.thread) {
-        thread.thread.conversation.flagged = data.flagged;
-        thread.renderFlag();
-      }
+      if (data.conversation_id === open && "flagged" in data) thread.setFlagged(data.flagged);
       if (state.mode === "dashboard") views.dashboard.load();
       break;
     case "notification.created": {

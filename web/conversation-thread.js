@@ -22,6 +22,7 @@ export class ConversationThread extends HTMLElement {
     this.presence = new Map();
     this.refreshing = null;
     this.refreshAgain = false;
+    this.flagStamp = 0; // bumped on every flag change, so a stale refresh cannot undo one
   }
 
   connectedCallback() {
@@ -78,6 +79,7 @@ export class ConversationThread extends HTMLElement {
       do {
         this.refreshAgain = false;
         const generation = this.generation;
+        const flagStamp = this.flagStamp;
         let thread;
         try {
           thread = await get(`/api/conversations/${this.thread.conversation.id}`);
@@ -85,7 +87,7 @@ export class ConversationThread extends HTMLElement {
           return;
         }
         if (generation !== this.generation) return;
-        this.merge(thread);
+        this.merge(thread, flagStamp);
       } while (this.refreshAgain);
     })();
     try {
@@ -155,6 +157,14 @@ export class ConversationThread extends HTMLElement {
     this.renderPresence();
   }
 
+  /** The flag as an event reports it (from this tab or another of mine). */
+  setFlagged(flagged) {
+    if (!this.thread) return;
+    this.thread.conversation.flagged = flagged;
+    this.flagStamp += 1;
+    this.renderFlag();
+  }
+
   renderFlag() {
     const flagged = this.thread.conversation.flagged;
     this.flagButton.setAttribute("aria-pressed", String(flagged));
@@ -214,7 +224,9 @@ export class ConversationThread extends HTMLElement {
   }
 
   /** Fold a fresh copy of the thread in: only new and changed messages touch the page. */
-  merge(thread) {
+  merge(thread, flagStamp = this.flagStamp) {
+    // A flag set while this copy was on its way is newer than the copy.
+    if (flagStamp !== this.flagStamp) thread.conversation.flagged = this.thread.conversation.flagged;
     this.thread.conversation = thread.conversation;
     this.thread.prospect = thread.prospect;
     this.composer.thread = this.thread;
@@ -290,6 +302,7 @@ export class ConversationThread extends HTMLElement {
         : await del(`/api/conversations/${id}/flag`);
       if (this.conversationId !== id) return;
       this.thread.conversation = summary;
+      this.flagStamp += 1;
       this.renderFlag();
       this.announce(summary);
     } catch {
