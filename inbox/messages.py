@@ -53,9 +53,15 @@ def message_read(message: Message) -> MessageRead:
         thread_rule=message.thread_rule,
         created_at=message.created_at,
         sent_at=message.sent_at,
-        body_text_full=message.body_text_full or message.body_text,
-        body_html_full=message.body_html_full or message.body_html,
+        # Only when quoted history or a signature was cut: most messages would otherwise carry
+        # their body twice (a 1,000-message thread's JSON nearly doubled).
+        body_text_full=_if_different(message.body_text_full, message.body_text),
+        body_html_full=_if_different(message.body_html_full, message.body_html),
     )
+
+
+def _if_different(full: str | None, shown: str) -> str:
+    return full if full and full != shown else ""
 
 
 async def _touch_conversation(

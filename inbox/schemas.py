@@ -177,6 +177,7 @@ class MessageRead(msgspec.Struct, kw_only=True):
     signature_kind: str = ""
     recipient_outcomes: list[RecipientOutcomeRead] = []
     # Inbound email: the body before quoted history and signature were cut for display.
+    # The whole body when the shown one had quoted history or a signature cut; else empty.
     body_text_full: str = ""
     body_html_full: str = ""
 
