@@ -57,6 +57,7 @@ class Bus:
         self._publisher: ChannelsBackend | None = None
         self.up = asyncio.Event()
         self._down_logged = False
+        self._on_restored: Callable[[], Awaitable[None]] | None = None
 
     def _report_down(self, exc: BaseException) -> None:
         self.up.clear()
@@ -86,6 +87,12 @@ class Bus:
             self._report_down(exc)
             await self._close_publisher()
             return False
+        if self._down_logged:
+            # redis-py may reconnect the subscriber by itself without raising, so a publish
+            # that gets through is news of recovery too; sockets catch up on what passed.
+            self._report_up()
+            if self._on_restored is not None:
+                await self._on_restored()
         return True
 
     async def _close_publisher(self) -> None:
@@ -99,6 +106,7 @@ class Bus:
     async def run(self, on_message: Handler, on_restored: Callable[[], Awaitable[None]]) -> None:
         """Receive forever, reconnecting with backoff. `on_restored` runs after every
         (re)subscription, so whatever was published while down is fetched from the log."""
+        self._on_restored = on_restored
         delay = 0.2
         while True:
             backend = self._make_backend()
