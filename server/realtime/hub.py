@@ -124,6 +124,7 @@ class Connection:
     queue: asyncio.Queue[Item] = field(init=False)
     overflowed: asyncio.Event = field(default_factory=asyncio.Event)
     last_sent: int = 0
+    announced: bool = False  # this tab's presence shows a conversation
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)

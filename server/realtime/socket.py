@@ -161,6 +161,7 @@ async def _listen(socket: WebSocket[Any, Any, Any], stream: Stream, hub: Hub, ac
         if isinstance(frame, Ping):
             await stream.send(Pong(nonce=frame.nonce))
         elif isinstance(frame, PresenceSet):
+            stream.connection.announced = frame.conversation_id is not None
             await hub.publish_presence(
                 PresenceUpdated(
                     account_id=actor.id,
@@ -211,16 +212,19 @@ async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
         pass
     finally:
         hub.disconnect(connection)
-        with contextlib.suppress(Exception):
-            await hub.publish_presence(
-                PresenceUpdated(
-                    account_id=actor.id,
-                    name=actor.name,
-                    tab=connection.tab,
-                    conversation_id=None,
-                    composing=False,
+        # Only a tab that showed a conversation has anything to clear: a mass disconnect would
+        # otherwise send every remaining socket one frame per closing tab.
+        if connection.announced:
+            with contextlib.suppress(Exception):
+                await hub.publish_presence(
+                    PresenceUpdated(
+                        account_id=actor.id,
+                        name=actor.name,
+                        tab=connection.tab,
+                        conversation_id=None,
+                        composing=False,
+                    )
                 )
-            )
 
 
 async def _run_until_first_exit(

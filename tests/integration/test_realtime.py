@@ -310,3 +310,29 @@ async def test_me_tells_a_fresh_tab_where_the_log_ends(
     ws = await Socket.open(server.url, dana.cookie, after=me["last_seq"])
     assert await ws.next() == {"type": "ready", "seq": newest}  # nothing to replay
     await asyncio.gather(ws.close(), dana.close())
+
+
+async def test_a_tab_that_showed_nothing_closes_without_a_presence_frame(
+    server: LiveServer,
+) -> None:
+    dana, sam = await signed_in(server, "dana@oem.test"), await signed_in(server, "sam@oem.test")
+    cid = await new_conversation(dana)
+    sam_ws = await Socket.open(server.url, sam.cookie, after=10**6)
+    await sam_ws.until("ready")
+    quiet = await Socket.open(server.url, dana.cookie, after=10**6)
+    await quiet.until("ready")
+    await quiet.close()  # never showed a conversation: nothing to clear
+    shown = await Socket.open(server.url, dana.cookie, after=10**6)
+    await shown.until("ready")
+    await shown.send({"type": "presence", "conversation_id": cid, "composing": False})
+    await shown.close()
+    # Sam's next frames are the announced tab's presence and its clearing, nothing before them.
+    first = await sam_ws.next()
+    assert (first["type"], first["conversation_id"]) == ("presence.updated", cid)
+    second = await sam_ws.next()
+    assert (second["type"], second["tab"], second["conversation_id"]) == (
+        "presence.updated",
+        first["tab"],
+        None,
+    )
+    await asyncio.gather(sam_ws.close(), dana.close(), sam.close())
