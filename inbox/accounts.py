@@ -10,9 +10,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor, check_admin
+from inbox.access import Actor, check_admin, check_staff
 from inbox.errors import Conflict, NotFound, ValidationFailed
-from inbox.models import Account
+from inbox.models import Account, Role
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
 
 _hasher = PasswordHasher()
@@ -77,6 +77,23 @@ async def do_create_account(
     session.add(account)
     await session.flush()
     return account_read(account)
+
+
+class AssignableAccount(msgspec.Struct, kw_only=True):
+    """Who a conversation may be given to: no email address, no other detail."""
+
+    id: int
+    name: str
+    role: Role
+
+
+async def list_assignable(session: AsyncSession, actor: Actor) -> list[AssignableAccount]:
+    """The active accounts (every role works conversations), by name; any staff member may ask."""
+    check_staff(actor)
+    rows = await session.scalars(
+        sa.select(Account).where(Account.is_active).order_by(Account.name, Account.id)
+    )
+    return [AssignableAccount(id=a.id, name=a.name, role=a.role) for a in rows]
 
 
 async def list_accounts(session: AsyncSession, actor: Actor) -> list[AccountRead]:

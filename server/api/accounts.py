@@ -1,4 +1,5 @@
-"""Accounts (admin only; the role check is in the domain)."""
+"""Accounts (admin only, except the names of whom a conversation may be assigned to; the role
+checks are in the domain)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,13 @@ from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
-from inbox.accounts import do_create_account, do_update_account, list_accounts
+from inbox.accounts import (
+    AssignableAccount,
+    do_create_account,
+    do_update_account,
+    list_accounts,
+    list_assignable,
+)
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
 
 
@@ -22,6 +29,13 @@ class AccountController(Controller):
     ) -> list[AccountRead]:
         """Every account (admin)."""
         return await list_accounts(session, actor)
+
+    @get("/assignable")
+    async def assignable(
+        self, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
+    ) -> list[AssignableAccount]:
+        """The active contact managers and admins (id, name, role) for the assignee picker."""
+        return await list_assignable(session, actor)
 
     @post("/")
     async def create(
