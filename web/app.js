@@ -201,12 +201,28 @@ async function loadQueues() {
     a.dataset.filter = `queue-${queue.id}`;
     a.append(" ", el("span", "count", queue.count ? String(queue.count) : ""));
     if (state.mode === "queue" && state.queue === queue.id) a.setAttribute("aria-current", "page");
+    const edit = el("button", "link-button queue-edit", "Edit");
+    edit.type = "button";
+    edit.setAttribute("aria-label", `Edit queue ${queue.name}`);
+    edit.addEventListener("click", () => editQueue(queue));
     const li = el("li");
-    li.append(a);
+    li.append(a, edit);
     return li;
   });
   if (!items.length) items.push(el("li", "nav-empty", "No saved queues"));
   $("queue-links").replaceChildren(...items);
+}
+
+async function editQueue(queue) {
+  const { editQueue: open } = await import("/static/queue-editor.js");
+  open(queue, state.queues);
+}
+
+async function queuesChanged({ id, deleted }) {
+  await loadQueues();
+  if (state.mode !== "queue" || state.queue !== id) return;
+  if (deleted) window.location.hash = "#/all";
+  else route(true);
 }
 
 async function loadAll() {
@@ -233,6 +249,7 @@ function onEvent(frame) {
       refreshCountsSoon();
       list.refreshSoon();
       if (data.conversation_id === open && "flagged" in data) thread.setFlagged(data.flagged);
+      if (data.conversation_id === open && "assignee_id" in data) thread.setAssignee(data.assignee_id);
       if (state.mode === "dashboard") views.dashboard.load();
       break;
     case "notification.created": {
@@ -367,6 +384,8 @@ async function start() {
     const { startConversation } = await import("/static/new-conversation.js");
     startConversation();
   });
+  $("queue-new").addEventListener("click", () => editQueue(null));
+  document.addEventListener("queues-changed", (event) => queuesChanged(event.detail));
   document.addEventListener("conversation-updated", (event) => list.update(event.detail));
   document.addEventListener("thread-closed", closeThread);
   document.addEventListener("thread-opened", (event) => {

@@ -9,6 +9,7 @@ import { formatPhone } from "/static/format.js";
 import "/static/message-composer.js";
 import { messageItem, messageKey } from "/static/message-item.js";
 
+let people = null; // GET /api/accounts/assignable, asked once per page
 const NEAR_BOTTOM_PX = 80;
 const WINDOW = 40; // messages drawn when a thread opens
 const BATCH = 100; // more drawn each time the reader goes further back
@@ -137,7 +138,13 @@ export class ConversationThread extends HTMLElement {
     info.addEventListener("click", () =>
       this.dispatchEvent(new CustomEvent("toggle-details", { bubbles: true })),
     );
-    header.append(back, title, info, this.flagButton);
+    this.assignee = el("select", "assignee");
+    this.assignee.setAttribute("aria-label", "Assigned to");
+    this.assignee.addEventListener("change", () => this.assign());
+    this.assigneeError = el("span", "field-error");
+    this.assigneeError.id = "assignee-error";
+    this.assignee.setAttribute("aria-describedby", this.assigneeError.id);
+    header.append(back, title, this.assignee, this.assigneeError, info, this.flagButton);
 
     this.messages = el("ol", "messages");
     this.messages.setAttribute("aria-label", `Messages with ${prospect.name}`);
@@ -152,9 +159,52 @@ export class ConversationThread extends HTMLElement {
       this.mergeMessages(event.detail.messages),
     );
     this.renderFlag();
+    this.renderAssignee();
     this.renderMessages(thread.messages, messageId);
     this.messages.scrollTop = this.messages.scrollHeight;
     this.renderPresence();
+  }
+
+  async renderAssignee() {
+    const select = this.assignee;
+    people ||= get("/api/accounts/assignable").catch(() => {
+      people = null; // try again on the next thread
+      return [];
+    });
+    const list = await people;
+    const id = this.thread?.conversation.assignee_id ?? null;
+    const options = [el("option", null, "Unassigned")];
+    options[0].value = "";
+    for (const person of list) {
+      const option = el("option", null, person.name);
+      option.value = String(person.id);
+      options.push(option);
+    }
+    if (select !== this.assignee) return; // another thread was drawn meanwhile
+    if (select.options.length !== options.length) select.replaceChildren(...options);
+    select.value = id === null ? "" : String(id);
+  }
+
+  /** The assignee as an event reports it (anyone may change it). */
+  setAssignee(id) {
+    if (!this.thread) return;
+    this.thread.conversation.assignee_id = id;
+    this.renderAssignee();
+  }
+
+  async assign() {
+    const id = this.thread.conversation.id;
+    const value = this.assignee.value;
+    this.assigneeError.textContent = "";
+    try {
+      const summary = await put(`/api/conversations/${id}/assignee`, { assignee_id: value ? Number(value) : null });
+      if (this.conversationId !== id) return;
+      this.thread.conversation = summary;
+      this.announce(summary);
+    } catch (exc) {
+      this.assigneeError.textContent = exc.detail || "Could not assign.";
+      this.renderAssignee();
+    }
   }
 
   /** The flag as an event reports it (from this tab or another of mine). */
@@ -232,6 +282,7 @@ export class ConversationThread extends HTMLElement {
     this.composer.thread = this.thread;
     this.mergeMessages(thread.messages);
     this.renderFlag();
+    this.renderAssignee();
     this.announce(thread.conversation);
     // A reply that arrives in the thread on screen has been seen.
     if (thread.conversation.unread && document.visibilityState === "visible") {
