@@ -1,9 +1,11 @@
 """The per-process hub: which accounts have sockets here, and what each socket still has to get.
 
-Committed events travel over the bus to every process; each hub hands them to the sockets of
-their accounts through a bounded queue per socket, so a slow client never stalls the others.
-The event log stays the truth: a socket that sees a gap, or any socket while the bus is down,
-reads what it missed from the database.
+Committed events travel over the bus to every process. Each hub writes an event straight to
+every socket of its accounts that is caught up and idle, in one loop like a broadcast; a socket
+that is replaying, has frames waiting or cannot take more right now gets it through its bounded
+queue instead, so a slow client never stalls the others and order is kept. The event log stays
+the truth: a socket that sees a gap, or any socket while the bus is down, reads what it missed
+from the database.
 """
 
 from __future__ import annotations
@@ -11,19 +13,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlalchemy as sa
+from litestar.types import Send, WebSocketSendEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.models import Event
 from inbox.ports import StoredEvent
 from server.realtime.bus import Bus
-from server.realtime.frames import PresenceUpdated
+from server.realtime.frames import EVENT_FRAMES, PresenceUpdated
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +51,31 @@ class BusEvents(msgspec.Struct, tag="events", frozen=True):
 
 
 class LiveGroup:
-    """A received group with its frame encoded once; each socket only adds its own `seq`."""
+    """A received group with its frame encoded once; each socket only adds its own `seq`.
 
-    __slots__ = ("_head", "_tail", "created_at", "payload", "type")
+    The frame is text: a websocket text frame goes out through ASGI as `str`, so building
+    bytes would only have every socket decode them again."""
+
+    __slots__ = ("_head", "_tail", "created_at", "known", "payload", "type")
 
     def __init__(self, group: WireGroup) -> None:
         self.type = group.type
         self.payload = group.payload
         self.created_at = group.created_at
-        self._head = b'{"type":' + _bus_encoder.encode(group.type) + b',"seq":'
+        self.known = group.type in EVENT_FRAMES
+        self._head = '{"type":' + _bus_encoder.encode(group.type).decode() + ',"seq":'
         self._tail = (
-            b',"at":'
-            + _bus_encoder.encode(group.created_at)
-            + b',"data":'
-            + _bus_encoder.encode(group.payload)
-            + b"}"
+            ',"at":'
+            + _bus_encoder.encode(group.created_at).decode()
+            + ',"data":'
+            + _bus_encoder.encode(group.payload).decode()
+            + "}"
         )
+        if not self.known:
+            log.error("no frame for event type %s", group.type)
 
-    def frame(self, seq: int) -> bytes:
-        return self._head + str(seq).encode() + self._tail
+    def frame(self, seq: int) -> str:
+        return self._head + str(seq) + self._tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,19 +121,78 @@ class CatchUp:
 
 
 CATCH_UP = CatchUp()
-Item = LiveEvent | PresenceUpdated | CatchUp
+
+
+class Unfinished:
+    """A send the hub started that had to wait (the client's TCP buffer was full).
+
+    The hub runs a send's coroutine itself up to its first suspension, as an eager task would
+    (`asyncio.eager_task_factory`, Python 3.12). Almost always the ASGI server writes to the
+    transport without suspending and the send is done; when it does suspend, what is left of it
+    goes to the front of the socket's queue, and the socket's own task finishes it before
+    anything else, so frames keep their order and the other sockets do not wait."""
+
+    __slots__ = ("_coro", "_waiting")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self._coro = coro
+        self._waiting = waiting
+
+    async def finish(self) -> None:
+        """Drive the rest of the send as a task would: resume it when what it waits for is
+        done, or throw in what that raised (cancellation included)."""
+        coro, waiting = self._coro, self._waiting
+        while True:
+            try:
+                await _Waiter(waiting)
+            except BaseException as exc:
+                try:
+                    waiting = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = coro.send(None)
+                except StopIteration:
+                    return
+
+
+class _Waiter:
+    """Waits for what a coroutine yielded to the event loop (a future, or None for a bare
+    yield) without taking its result: the coroutine reads that itself when resumed."""
+
+    __slots__ = ("_waiting",)
+
+    def __init__(self, waiting: Any) -> None:
+        self._waiting = waiting
+
+    def __await__(self) -> Generator[Any, None, None]:
+        if self._waiting is None or not self._waiting.done():
+            yield self._waiting
+
+
+Item = LiveEvent | PresenceUpdated | CatchUp | Unfinished
 
 
 @dataclass(eq=False)
 class Connection:
+    """One socket as the hub sees it.
+
+    `send` is the socket's ASGI send, set once its replay is done (the hub only writes to a
+    caught-up socket); `busy` counts sends and queue items in progress on the socket's own task,
+    during which the hub queues instead of writing."""
+
     account_id: int
     name: str
     tab: str
     queue_size: int
     queue: asyncio.Queue[Item] = field(init=False)
-    overflowed: asyncio.Event = field(default_factory=asyncio.Event)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    too_slow: bool = False
     last_sent: int = 0
     announced: bool = False  # this tab's presence shows a conversation
+    send: Send | None = None
+    busy: int = 0
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.queue_size)
@@ -133,7 +201,34 @@ class Connection:
         try:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
-            self.overflowed.set()  # the socket closes; the client resumes from its last seq
+            self.too_slow = True
+            self.stopped.set()  # the socket closes; the client resumes from its last seq
+
+    def deliver(self, seq: int, group: LiveGroup) -> None:
+        """Write the event now if this socket is caught up and idle; else queue it."""
+        send = self.send
+        if send is None or self.busy or seq != self.last_sent + 1 or not self.queue.empty():
+            self.offer(LiveEvent(seq, group))
+            return
+        self.last_sent = seq
+        if not group.known:
+            return
+        event: WebSocketSendEvent = {
+            "type": "websocket.send",
+            "text": group.frame(seq),
+            "bytes": None,
+        }
+        coro = cast(Coroutine[Any, Any, None], send(event))  # Litestar's send is `async def`
+        try:
+            waiting = coro.send(None)
+        except StopIteration:
+            return
+        except Exception:  # the client is gone; its socket's task ends it
+            log.debug("a direct send failed; closing the socket", exc_info=True)
+            self.send = None
+            self.stopped.set()
+            return
+        self.queue.put_nowait(Unfinished(coro, waiting))  # the queue was empty
 
 
 class Hub:
@@ -189,8 +284,10 @@ class Hub:
         for wire in message.groups:
             group = LiveGroup(wire)
             for account_id, seq in wire.targets:
-                for connection in connections.get(account_id, ()):
-                    connection.offer(LiveEvent(seq, group))
+                mine = connections.get(account_id)
+                if mine:
+                    for connection in mine:  # delivering never awaits: the set cannot change
+                        connection.deliver(seq, group)
 
     def _on_presence(self, message: BusPresence) -> None:
         if message.frame.conversation_id is None:

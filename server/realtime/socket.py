@@ -2,7 +2,9 @@
 
 The socket registers with the hub before anything else (so nothing committed from then on can
 slip past), waits for `hello {after: N}`, replays the log after N from the database, then
-streams live frames, dropping any it already sent and filling any gap from the log.
+streams live frames, dropping any it already sent and filling any gap from the log. Once caught
+up, the hub writes live frames to it directly; its own task takes over whatever the hub queued
+(frames that came while it was busy, a gap to fill, a send that had to wait).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from server.realtime.frames import (
     client_decoder,
     encoder,
 )
-from server.realtime.hub import CatchUp, Connection, Hub, LiveEvent
+from server.realtime.hub import CatchUp, Connection, Hub, LiveEvent, Unfinished
 from server.services import Services
 
 log = logging.getLogger(__name__)
@@ -63,15 +65,18 @@ class Stream:
         self.connection = connection
 
     async def send(self, frame: msgspec.Struct) -> None:
-        await self.send_raw(encoder.encode(frame))
+        await self.send_raw(encoder.encode(frame).decode())
 
-    async def send_raw(self, data: bytes) -> None:
+    async def send_raw(self, text: str) -> None:
         # No timeout per send (a timer per frame costs more than the send at 10,000 sockets):
         # a client that stops reading fills its bounded queue and is closed for it.
+        self.connection.busy += 1
         try:
-            await self.socket.send_data(data, mode="text")
-        except (WebSocketDisconnect, RuntimeError) as exc:
+            await self.socket.send({"type": "websocket.send", "text": text, "bytes": None})
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             raise SocketClosed from exc
+        finally:
+            self.connection.busy -= 1
 
     async def send_event(self, seq: int, type_: str, at: Any, data: dict[str, Any]) -> None:
         frame_type = EVENT_FRAMES.get(type_)
@@ -94,17 +99,23 @@ class Stream:
                 return
 
     async def start(self, after: int) -> None:
-        """Resync if the log no longer holds what follows `after`; then replay."""
+        """Resync if the log no longer holds what follows `after`; then replay.
+
+        The newest sequence is read after the socket joined the hub, so when the client already
+        has it, anything later arrives live and there is nothing to read (one query, not two)."""
+        account_id = self.connection.account_id
+        oldest_seq = (
+            sa.select(sa.func.min(Event.seq))
+            .where(Event.account_id == account_id)
+            .scalar_subquery()
+        )
         async with self.services.sessionmaker() as session:
-            newest = await session.scalar(
-                sa.select(Account.event_seq).where(Account.id == self.connection.account_id)
-            )
-            oldest = await session.scalar(
-                sa.select(sa.func.min(Event.seq)).where(
-                    Event.account_id == self.connection.account_id
+            row = (
+                await session.execute(
+                    sa.select(Account.event_seq, oldest_seq).where(Account.id == account_id)
                 )
-            )
-        newest = newest or 0
+            ).first()
+        newest, oldest = (row[0] or 0, row[1]) if row is not None else (0, None)
         if after > newest:
             await self.send(Resync(seq=newest, reason="unknown sequence"))
             after = newest
@@ -112,20 +123,33 @@ class Stream:
             await self.send(Resync(seq=newest, reason="older than the log keeps"))
             after = newest
         self.connection.last_sent = after
-        await self.replay()
+        if after < newest:
+            await self.replay()
         await self.send(Ready(seq=self.connection.last_sent))
 
     async def pump(self) -> None:
-        """Live frames from the hub until the socket closes or the client falls behind."""
-        queue = self.connection.queue
+        """Frames the hub queued, until the socket closes or the client falls behind. From the
+        first call on, the hub may write to this socket itself whenever the pump is idle."""
+        connection = self.connection
+        queue = connection.queue
+        connection.send = self.socket.send
         while True:
             item = await queue.get()
-            if isinstance(item, CatchUp):
-                await self.replay()
-            elif isinstance(item, PresenceUpdated):
-                await self.send(item)
-            else:
-                await self._live(item)
+            connection.busy += 1
+            try:
+                if isinstance(item, Unfinished):
+                    try:
+                        await item.finish()
+                    except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+                        raise SocketClosed from exc
+                elif isinstance(item, CatchUp):
+                    await self.replay()
+                elif isinstance(item, PresenceUpdated):
+                    await self.send(item)
+                else:
+                    await self._live(item)
+            finally:
+                connection.busy -= 1
 
     async def _live(self, event: LiveEvent) -> None:
         if event.seq <= self.connection.last_sent:
@@ -134,9 +158,7 @@ class Stream:
             await self.replay()  # a gap: an event published out of order, or lost on the bus
             if event.seq <= self.connection.last_sent:
                 return
-        if event.group.type not in EVENT_FRAMES:
-            log.error("no frame for event type %s", event.group.type)
-        else:
+        if event.group.known:
             await self.send_raw(event.group.frame(event.seq))
         self.connection.last_sent = event.seq
 
@@ -175,8 +197,8 @@ async def _listen(socket: WebSocket[Any, Any, Any], stream: Stream, hub: Hub, ac
             await stream.send(ErrorFrame(code="bad_frame", detail="hello was already received"))
 
 
-async def _watch_overflow(connection: Connection) -> None:
-    await connection.overflowed.wait()
+async def _watch_stopped(connection: Connection) -> None:
+    await connection.stopped.wait()
 
 
 @websocket("/ws", exclude_from_auth=True)
@@ -233,15 +255,16 @@ async def _run_until_first_exit(
     tasks = {
         asyncio.create_task(stream.pump(), name="ws-pump"),
         asyncio.create_task(_listen(socket, stream, hub, actor), name="ws-listen"),
-        asyncio.create_task(_watch_overflow(connection), name="ws-overflow"),
+        asyncio.create_task(_watch_stopped(connection), name="ws-stopped"),
     }
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        connection.send = None  # the hub stops writing here before anything else happens
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    if connection.overflowed.is_set():
+    if connection.too_slow:
         with contextlib.suppress(Exception):
             await socket.close(
                 code=CLOSE_TOO_SLOW, reason=f"too far behind; resume after {connection.last_sent}"

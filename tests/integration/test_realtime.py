@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 import websockets
@@ -16,6 +17,7 @@ from inbox.messages import do_record_inbound
 from inbox.models import Account, Channel, Event
 from inbox.ports import StoredEvent
 from inbox.schemas import InboundMessage
+from server.realtime.hub import Unfinished
 from tests.conftest import create_account
 from tests.support.live import LiveServer, Socket, User, live_server
 
@@ -294,6 +296,53 @@ async def test_a_client_too_far_behind_is_closed_with_its_resume_point(
         assert slow.close_code == 4008
         assert slow.close_reason.startswith("too far behind; resume after ")
         await asyncio.gather(fast.close(), dana.close())
+
+
+async def test_a_client_that_pauses_reading_gets_every_frame_in_order_and_stalls_no_one(
+    db_url: str, tmp_path: Path, sessionmaker: Maker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub writes to caught-up sockets itself; when a client's TCP buffer is full that
+    write has to wait, and its socket's own task finishes it before the frames queued behind."""
+    finished: list[int] = []
+    original = Unfinished.finish
+
+    async def counted(self: Unfinished) -> None:
+        await original(self)
+        finished.append(1)
+
+    monkeypatch.setattr(Unfinished, "finish", counted)
+    dana_actor = await create_account(sessionmaker, "dana@oem.test")
+    async with live_server(db_url, tmp_path, INBOX_RUN_WORKERS="false") as srv:
+        dana = await signed_in(srv, "dana@oem.test")
+        paused = await websockets.connect(
+            srv.url.replace("http", "ws") + "/ws",
+            additional_headers={"cookie": dana.cookie},
+            max_queue=1,
+        )
+        await paused.send('{"type": "hello", "after": 0}')
+        assert '"ready"' in await paused.recv()
+        fast = await Socket.open(srv.url, dana.cookie)
+        await fast.until("ready")
+        assert srv.services is not None
+        big = {"text": "y" * 32_000}
+        now = datetime.now(UTC)
+        for seq in range(1, 601):  # about 19 MB: more than loopback's socket buffers hold
+            await srv.services.hub.publish(
+                [StoredEvent(dana_actor.id, seq, "queue.updated", big, now)]
+            )
+            if seq % 50 == 0:
+                assert [(await fast.next())["seq"] for _ in range(50)] == list(
+                    range(seq - 49, seq + 1)
+                )
+        got = [
+            msgspec.json.decode(await asyncio.wait_for(paused.recv(), 10))["seq"]
+            for _ in range(600)
+        ]
+        assert got == list(range(1, 601))
+        assert finished, "no send ever had to wait: the test did not fill the client's buffer"
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(paused.recv(), 0.5)  # and nothing twice
+        await asyncio.gather(paused.close(), fast.close(), dana.close())
 
 
 async def test_me_tells_a_fresh_tab_where_the_log_ends(
