@@ -50,7 +50,10 @@ export class ProspectPanel extends HTMLElement {
     this.leads = section("Leads", "panel-leads");
     this.tasks = section("Tasks", "panel-tasks");
     this.renderDetails(prospect);
-    this.replaceChildren(this.details, this.phones, this.leads, this.tasks);
+    const close = el("button", "button quiet panel-close", "Close details");
+    close.type = "button";
+    close.addEventListener("click", () => this.dispatchEvent(new CustomEvent("toggle-details", { bubbles: true })));
+    this.replaceChildren(close, this.details, this.phones, this.leads, this.tasks);
     await Promise.all([
       this.loadPhones(generation),
       this.loadLeads(generation),

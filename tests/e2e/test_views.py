@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -198,3 +199,176 @@ async def test_assigning_a_conversation_changes_mine_for_the_assignee_live(
     await expect(picker).to_have_value("")
     await expect(sam_mine).to_have_text(str(mine_before or ""))
     assert await sam.evaluate("window.__noReload") is True
+
+
+# Every visible element with its own text: its color against the first opaque background up
+# its ancestors (semi-transparent layers blended in), and the WCAG 2.x contrast ratio.
+CONTRAST_AUDIT = """(rootSelector) => {
+  const rgba = (value) => {
+    const m = /rgba?\\(([^)]+)\\)/.exec(value);
+    if (!m) return null;
+    const p = m[1].split(/[\\s,\\/]+/).filter(Boolean).map(Number);
+    return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+  };
+  const over = (top, under) => [0, 1, 2].map((i) => top[i] * top[3] + under[i] * (1 - top[3]));
+  const background = (node) => {
+    const layers = [];
+    for (let at = node; at; at = at.parentElement) {
+      const color = rgba(getComputedStyle(at).backgroundColor);
+      if (color && color[3] > 0) {
+        layers.push(color);
+        if (color[3] >= 1) break;
+      }
+    }
+    let result = [255, 255, 255];
+    for (const layer of layers.reverse()) result = over(layer, result);
+    return result;
+  };
+  const luminance = (rgb) => {
+    const [r, g, b] = rgb.map((v) => {
+      const c = v / 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const root = document.querySelector(rootSelector);
+  const failures = [];
+  let checked = 0;
+  for (const node of root.querySelectorAll("*")) {
+    const own = [...node.childNodes].some((c) => c.nodeType === 3 && c.textContent.trim());
+    if (!own || ["SCRIPT", "STYLE", "OPTION", "TITLE"].includes(node.tagName)) continue;
+    if (!node.checkVisibility({ opacityProperty: true, visibilityProperty: true })) continue;
+    const rect = node.getBoundingClientRect();
+    if (rect.width <= 1 || rect.height <= 1 || node.closest(".visually-hidden")) continue;
+    if (node.closest("[disabled], [aria-disabled=true]")) continue; // WCAG exempts disabled
+    const style = getComputedStyle(node);
+    const bg = background(node);
+    const fg = rgba(style.color);
+    const text = over(fg, bg);
+    const [hi, lo] = [luminance(text), luminance(bg)].sort((a, b) => b - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (Number(style.fontWeight) >= 700 && size >= 18.66);
+    checked += 1;
+    const what = `${node.tagName.toLowerCase()}.${node.className} ${style.color} on ` +
+      `rgb(${bg.map(Math.round).join(", ")}) = ${ratio.toFixed(2)}`;
+    if (ratio < (large ? 3 : 4.5) && !failures.some((f) => f.startsWith(what))) {
+      failures.push(`${what} ("${node.textContent.trim().slice(0, 30)}")`);
+    }
+  }
+  return { checked, failures };
+}"""
+
+
+async def test_text_contrast_on_the_main_screens(pages: Any, app: App, api: Api) -> None:
+    from playwright.async_api import expect
+
+    word = f"contrast{tag()}"
+    prospect = await new_prospect(api, "Cora", emails=[f"cora.{tag()}@example.com"])
+    conversation_id = prospect["conversation_id"]
+    await api.call("POST", f"/api/prospects/{prospect['id']}/leads", {"lead_type": word})
+    await api.call(
+        "POST",
+        f"/api/conversations/{conversation_id}/messages",
+        {"channel": "email", "subject": f"About the {word}", "body_text": f"The {word} is here."},
+    )
+    due = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    task = {"prospect_id": prospect["id"], "description": f"Call {word}", "due_at": due}
+    await api.call("POST", "/api/tasks", task)
+    page = await live_page(pages, app, f"#/all/{conversation_id}")
+    await expect(page.locator("conversation-thread .message")).to_have_count(1)
+    await expect(page.locator("prospect-panel")).to_contain_text(word)
+
+    report: dict[str, Any] = {}
+    report["inbox"] = await page.evaluate(CONTRAST_AUDIT, "body")
+    await page.goto(f"{app.url}/#/search?q={word}")
+    await expect(page.locator("search-view b").first).to_have_text(word)
+    report["search"] = await page.evaluate(CONTRAST_AUDIT, "body")
+    await page.goto(f"{app.url}/#/tasks")
+    await expect(page.locator("task-view")).to_contain_text(f"Call {word}")
+    report["tasks"] = await page.evaluate(CONTRAST_AUDIT, "body")
+    await page.goto(f"{app.url}/#/dashboard")
+    await expect(page.locator("dashboard-view section.card").first).to_be_visible()
+    report["dashboard"] = await page.evaluate(CONTRAST_AUDIT, "body")
+    await page.goto(f"{app.url}/#/all")
+    await page.get_by_role("button", name="New queue").click()
+    await expect(page.locator("dialog.queue-dialog")).to_be_visible()
+    report["queue editor"] = await page.evaluate(CONTRAST_AUDIT, "dialog.queue-dialog")
+    await screenshot(page, "queue-editor-new")
+
+    failures = [f"{screen}: {item}" for screen, r in report.items() for item in r["failures"]]
+    assert failures == []
+    for screen, r in report.items():
+        assert r["checked"] >= 10, (screen, r)
+
+
+async def test_a_narrow_window_opens_a_conversation_and_comes_back(
+    pages: Any, app: App, api: Api
+) -> None:
+    from playwright.async_api import expect
+
+    prospect = await new_prospect(api, "Nell", emails=[f"nell.{tag()}@example.com"])
+    await api.call(
+        "POST",
+        f"/api/conversations/{prospect['conversation_id']}/messages",
+        {"channel": "email", "subject": "Hello", "body_text": "A first word."},
+    )
+    page = await live_page(pages, app, "#/all", viewport={"width": 420, "height": 800})
+    row = page.locator(f'conversation-list li[data-id="{prospect["conversation_id"]}"] a')
+    await expect(row).to_be_visible()
+    await row.click()
+    heading = page.locator("#thread-heading")
+    await expect(heading).to_be_visible()
+    await expect(heading).to_contain_text("Nell")
+    await expect(page.locator("conversation-list")).to_be_hidden()
+    # The prospect panel opens as a drawer and closes again; the composer is in reach.
+    await page.get_by_role("button", name="Details").click()
+    await expect(page.locator("prospect-panel")).to_be_visible()
+    await screenshot(page, "narrow-panel")
+    await page.get_by_role("button", name="Close details").click()
+    await expect(page.locator("prospect-panel")).to_be_hidden()
+    await expect(page.locator("message-composer")).to_be_visible()
+    for box in (heading, page.locator("message-composer")):
+        bounds = await box.bounding_box()
+        assert bounds is not None and bounds["x"] >= 0 and bounds["x"] + bounds["width"] <= 420
+    await screenshot(page, "narrow-thread")
+    await page.get_by_role("button", name="Back to conversations").click()
+    await expect(row).to_be_visible()
+    await expect(page.locator("conversation-thread")).to_be_hidden()
+
+
+# Where the focus is: which region it is in, and whether it draws a visible indicator.
+FOCUSED = """() => {
+  const node = document.activeElement;
+  const region = node.closest("message-composer") ? "composer"
+    : node.closest("conversation-thread") ? "thread"
+    : node.closest("conversation-list") ? "list" : "other";
+  const style = getComputedStyle(node);
+  const outline = style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2;
+  const shadow = style.boxShadow !== "none";
+  return { region, visible: outline || shadow, tag: node.tagName, text: node.textContent.slice(0, 20) };
+}"""
+
+
+async def test_tab_reaches_the_list_the_thread_and_the_composer_with_visible_focus(
+    pages: Any, app: App, api: Api
+) -> None:
+    from playwright.async_api import expect
+
+    prospect = await new_prospect(api, "Tess", emails=[f"tess.{tag()}@example.com"])
+    page = await live_page(pages, app, f"#/all/{prospect['conversation_id']}")
+    await expect(page.locator("#thread-heading")).to_be_visible()
+    await page.locator("body").click(position={"x": 640, "y": 5})
+    order: list[str] = []
+    for _ in range(120):
+        await page.keyboard.press("Tab")
+        focused = await page.evaluate(FOCUSED)
+        if focused["region"] != "other" and focused["region"] not in order:
+            assert focused["visible"], focused
+            order.append(focused["region"])
+            if focused["region"] == "list":
+                await screenshot(page, "focus-list")
+        if order == ["list", "thread", "composer"]:
+            break
+    assert order == ["list", "thread", "composer"]
+    await screenshot(page, "focus-composer")
