@@ -516,6 +516,14 @@ class InboundFailure(Base):
 # The message grid filters on the date and on prospect names typed in any case; the full-text
 # index itself (FTS5 table or tsvector column) is made by the search migration, outside the ORM.
 sa.Index("ix_message_created_at", Message.created_at)
+sa.Index(
+    "ix_message_search_filters",
+    Message.created_at,
+    Message.channel,
+    Message.direction,
+    Message.author_account_id,
+    Message.id,
+)
 sa.Index("ix_prospect_first_name_lower", sa.func.lower(Prospect.first_name))
 sa.Index("ix_prospect_last_name_lower", sa.func.lower(Prospect.last_name))
 

@@ -95,7 +95,9 @@ class Criteria:
 
     conditions: tuple[sa.ColumnElement[bool], ...]
     keywords: Keywords | None
-    # The prospect filters, separately: backends may drive the query from them when they are narrow.
+    # The prospect filters, separately (not in `conditions`): the ids of the prospects they match
+    # and of those prospects' conversations. Backends resolve them first when few match.
+    prospects: sa.Select[int] | None
     conversations: sa.Select[int] | None
     date_from: datetime | None = None
     date_to: datetime | None = None
@@ -230,16 +232,15 @@ def check_search(search: MessageSearch, *, region: str) -> Criteria:
         conditions.append(Message.channel == search.channel)
     if search.direction is not None:
         conditions.append(Message.direction == search.direction)
-    conversations = None
+    prospects = conversations = None
     prospect_conditions = _prospect_conditions(search, region)
     if prospect_conditions:
-        conversations = sa.select(Conversation.id).where(
-            Conversation.prospect_id.in_(sa.select(Prospect.id).where(*prospect_conditions))
-        )
-        conditions.append(Message.conversation_id.in_(conversations))
+        prospects = sa.select(Prospect.id).where(*prospect_conditions)
+        conversations = sa.select(Conversation.id).where(Conversation.prospect_id.in_(prospects))
     return Criteria(
         tuple(conditions),
         parse_keywords(search.q),
+        prospects,
         conversations,
         date_from=search.date_from,
         date_to=search.date_to,

@@ -15,17 +15,32 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
-from inbox.models import Message
+from inbox.models import Conversation, Message, Prospect
 from inbox.search import MARK_END, MARK_START, Criteria, Keywords
 
 SNIPPET_WORDS = 24
 SHORT_BODY = 200
-# Below this many candidate messages a narrow prospect filter drives the SQLite query: each
-# candidate is checked against the index by rowid (about 16 us each, measured at 1,000,000
-# messages) instead of walking keyword hits (under 1 us each, but 1/selectivity of them).
-SQLITE_NARROW = 2000
+# A prospect filter that matches at most this many prospects is resolved to their conversations'
+# ids first (the prefix indexes on the lower-cased names find them); more than that, and it stays
+# a subquery checked against each message the keyword walk meets.
+PROSPECT_CAP = 3000
+# When the resolved conversations hold about this many messages or fewer (estimated from the
+# average messages per conversation), the search starts from them and checks each against the
+# keywords; beyond it, walking the keyword's hits newest first meets a page of them sooner. The
+# two cost the same near 6,000 of 1,000,000 messages on SQLite (gathering a candidate from the
+# conversation index about 1.7 us, walking a keyword hit and reading its message about 1.4 us).
+NARROW_MESSAGES = 6000
+# SQLite checks candidates against FTS5 by walking the term's doclist over a rowid range (about
+# 60 ns an entry); a seek on its own costs about 70 us, so candidates closer than this many
+# rowids share one range.
+SQLITE_GAP = 2000
+# Candidates gathered per query, newest first, before they are checked a slice at a time.
+SQLITE_GATHER = 6000
+SQLITE_RANGES = 200
 # The share of all messages up to which PostgreSQL reads every hit through GIN and sorts them,
 # rather than walking the newest messages until a page of hits turns up. A word missing from
 # the column's most-common-elements statistics is estimated at exactly this share.
@@ -58,8 +73,68 @@ _FTS = sa.table("message_fts", sa.column("rowid", sa.Integer))
 _MATCH = sa.text("message_fts MATCH :fts")
 
 
+async def resolve_prospects(
+    session: AsyncSession, criteria: Criteria
+) -> tuple[list[int] | None, bool]:
+    """The prospect filter as conversation ids (None when more than PROSPECT_CAP prospects
+    match), and whether those conversations look narrow enough to start from."""
+    assert criteria.prospects is not None
+    # A prospect has one conversation: looked up by its unique index for each prospect (a
+    # join made PostgreSQL hash the whole conversation table). Ids only grow, so the highest
+    # ones tell the tables' sizes without counting a million rows.
+    conversation = (
+        sa.select(Conversation.id).where(Conversation.prospect_id == Prospect.id).scalar_subquery()
+    )
+    rows = (
+        await session.execute(
+            criteria.prospects.with_only_columns(
+                conversation,
+                sa.select(sa.func.max(Message.id)).scalar_subquery(),
+                sa.select(sa.func.max(Conversation.id)).scalar_subquery(),
+            ).limit(PROSPECT_CAP + 1)
+        )
+    ).all()
+    if len(rows) > PROSPECT_CAP:
+        return None, False
+    conversation_ids = [r[0] for r in rows if r[0] is not None]
+    if not conversation_ids:
+        return [], True
+    per_conversation = (rows[0][1] or 0) / max(rows[0][2] or 1, 1)
+    return conversation_ids, len(conversation_ids) * per_conversation <= NARROW_MESSAGES
+
+
+def rowid_ranges(ids: Sequence[int], gap: int) -> list[list[int]]:
+    """The ids (any order) in runs, highest first, where neighbours are at most `gap` apart."""
+    runs: list[list[int]] = []
+    for i in sorted(ids, reverse=True):
+        if runs and runs[-1][-1] - i <= gap:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
+
+
+def _fts_over(columns: str, runs: list[list[int]]) -> str:
+    """One FTS5 query per run, each walking the doclists over that run's rowid range only and
+    keeping that run's rowids. The ids are integers from the database, written in as such."""
+    arms = [
+        f"SELECT rowid, {columns} FROM message_fts WHERE message_fts MATCH :fts"  # noqa: S608
+        f" AND rowid BETWEEN {int(run[-1])} AND {int(run[0])}"
+        f" AND +rowid IN ({','.join(str(int(i)) for i in run)})"
+        for run in runs
+    ]
+    return " UNION ALL ".join(arms)
+
+
+def _sqlite_in(column: InstrumentedAttribute[int], values: Sequence[int]) -> sa.ColumnElement[bool]:
+    # One JSON parameter: SQLAlchemy renders and binds thousands of `?` at a few us each.
+    listed = sa.func.json_each(sa.bindparam(None, json.dumps(list(values)))).table_valued("value")
+    return column.in_(sa.select(listed.c.value))
+
+
 class SqliteSearch:
-    """FTS5, newest first by walking the index's rowids downwards."""
+    """FTS5, newest first by walking the index's rowids downwards, or, for a narrow prospect
+    filter, by checking that filter's messages against the index, newest first."""
 
     async def find_ids(
         self, session: AsyncSession, criteria: Criteria, *, before: int | None, limit: int
@@ -67,64 +142,91 @@ class SqliteSearch:
         conditions = list(criteria.conditions)
         if before is not None:
             conditions.append(Message.id < before)
+        narrow = False
+        if criteria.prospects is not None:
+            conversation_ids, narrow = await resolve_prospects(session, criteria)
+            if conversation_ids == []:
+                return []
+            if conversation_ids is None:
+                # Many prospects: each message met is checked through its conversation's
+                # prospect (a materialized IN list of tens of thousands costs more than the walk).
+                conditions.append(
+                    sa.exists(
+                        criteria.prospects.join(
+                            Conversation, Conversation.prospect_id == Prospect.id
+                        ).where(Conversation.id == Message.conversation_id)
+                    )
+                )
+            else:
+                conditions.append(_sqlite_in(Message.conversation_id, conversation_ids))
         if criteria.keywords is None:
-            query = sa.select(Message.id).where(*conditions)
-        elif criteria.conversations is not None and await self._narrow(session, conditions):
-            query = sa.select(Message.id).where(
-                *conditions,
-                sa.exists(
-                    sa.select(sa.literal(1))
-                    .select_from(_FTS)
-                    .where(_MATCH, _FTS.c.rowid == Message.id)
-                ),
-            )
-        else:
-            query = (
-                sa.select(_FTS.c.rowid)
-                .select_from(_FTS)
-                .join(Message, Message.id == _FTS.c.rowid)
-                .where(_MATCH, *conditions)
-            )
-            if before is not None:
-                query = query.where(_FTS.c.rowid < before)
-            query = query.order_by(_FTS.c.rowid.desc()).limit(limit)
-            params = {"fts": fts5_query(criteria.keywords)}
-            return list((await session.execute(query, params)).scalars())
-        query = query.order_by(Message.id.desc()).limit(limit)
-        params = {"fts": fts5_query(criteria.keywords)} if criteria.keywords else {}
-        return list((await session.execute(query, params)).scalars())
+            query = sa.select(Message.id).where(*conditions).order_by(Message.id.desc())
+            return list((await session.execute(query.limit(limit))).scalars())
+        fts = fts5_query(criteria.keywords)
+        if narrow:
+            return await self._candidates_first(session, conditions, fts, limit)
+        query = (
+            sa.select(_FTS.c.rowid)
+            .select_from(_FTS)
+            .join(Message, Message.id == _FTS.c.rowid)
+            .where(_MATCH, *conditions)
+        )
+        if before is not None:
+            query = query.where(_FTS.c.rowid < before)
+        query = query.order_by(_FTS.c.rowid.desc()).limit(limit)
+        return list((await session.execute(query, {"fts": fts})).scalars())
 
-    async def _narrow(
-        self, session: AsyncSession, conditions: list[sa.ColumnElement[bool]]
-    ) -> bool:
-        sample = sa.select(Message.id).where(*conditions).limit(SQLITE_NARROW + 1).subquery()
-        count = await session.scalar(sa.select(sa.func.count()).select_from(sample))
-        return (count or 0) <= SQLITE_NARROW
+    async def _candidates_first(
+        self,
+        session: AsyncSession,
+        conditions: list[sa.ColumnElement[bool]],
+        fts: str,
+        limit: int,
+    ) -> list[int]:
+        """The filtered messages newest first, a slice at a time, kept when they match."""
+        found: list[int] = []
+        below: int | None = None
+        while len(found) < limit:
+            query = sa.select(Message.id).where(*conditions)
+            if below is not None:
+                query = query.where(Message.id < below)
+            gathered = await session.execute(query.order_by(Message.id.desc()).limit(SQLITE_GATHER))
+            candidates = list(gathered.scalars())
+            start, size = 0, max(limit, 200)
+            while start < len(candidates) and len(found) < limit:
+                found += await self._matching(session, fts, candidates[start : start + size])
+                start, size = start + size, size * 4
+            if len(candidates) < SQLITE_GATHER:
+                break
+            below = candidates[-1]
+        return found[:limit]
+
+    async def _matching(self, session: AsyncSession, fts: str, ids: Sequence[int]) -> list[int]:
+        """Those of `ids` the query matches, highest first."""
+        runs = rowid_ranges(ids, SQLITE_GAP)
+        out: list[int] = []
+        for start in range(0, len(runs), SQLITE_RANGES):
+            sql = _fts_over("1", runs[start : start + SQLITE_RANGES])
+            out += (await session.execute(sa.text(sql), {"fts": fts})).scalars()
+        return sorted(out, reverse=True)
 
     async def marks(
         self, session: AsyncSession, keywords: Keywords, ids: Sequence[int]
     ) -> dict[int, tuple[str, str]]:
         if not ids:
             return {}
-        rows = await session.execute(
-            sa.text(
-                "SELECT rowid, highlight(message_fts, 0, :start, :end),"
-                " snippet(message_fts, 1, :start, :end, '…', :words)"
-                " FROM message_fts WHERE message_fts MATCH :fts"
-                # One pass over the page's rowid range: looking up each rowid on its own seeks
-                # every term's doclist again (about 70 us a row for a common word).
-                " AND rowid BETWEEN :low AND :high AND +rowid IN :ids"
-            ).bindparams(sa.bindparam("ids", expanding=True)),
-            {
-                "start": MARK_START,
-                "end": MARK_END,
-                "words": SNIPPET_WORDS,
-                "fts": fts5_query(keywords),
-                "ids": list(ids),
-                "low": min(ids),
-                "high": max(ids),
-            },
-        )
+        # One pass over each run of nearby rowids: looking up each rowid on its own seeks every
+        # term's doclist again (about 70 us a row for a common word), while one range over ids
+        # spread across the table would walk every hit in between.
+        runs = rowid_ranges(ids, SQLITE_GAP)
+        columns = "highlight(message_fts, 0, :start, :end), snippet(message_fts, 1, :start, :end, '…', :words)"
+        params = {
+            "start": MARK_START,
+            "end": MARK_END,
+            "words": SNIPPET_WORDS,
+            "fts": fts5_query(keywords),
+        }
+        rows = await session.execute(sa.text(_fts_over(columns, runs)), params)
         return {r[0]: (r[1] or "", r[2] or "") for r in rows.all()}
 
 
@@ -143,6 +245,18 @@ def _tsquery(keywords: Keywords) -> sa.ColumnElement[Any]:
     )
 
 
+def _matches(keywords: Keywords) -> sa.ColumnElement[bool]:
+    """The keywords' test on a row, in a form the planner cannot answer from GIN: for a walk
+    down the newest ids, where reading every hit of a common word through GIN is the slow plan
+    it would otherwise pick for a phrase or a narrow filter (`ts_match_vq` is what `@@` runs)."""
+    return sa.func.ts_match_vq(_TSV, _tsquery(keywords), type_=sa.Boolean)
+
+
+def _pg_in(column: InstrumentedAttribute[int], values: Sequence[int]) -> sa.ColumnElement[bool]:
+    # One array parameter: thousands of ids stay one value, hashed by the executor.
+    return column == sa.any_(sa.bindparam(None, list(values), type_=ARRAY(sa.BigInteger)))
+
+
 class PostgresSearch:
     """tsvector + GIN; the plan is chosen by how many rows the keywords match."""
 
@@ -151,29 +265,51 @@ class PostgresSearch:
     ) -> list[int]:
         # A prepared statement may fall back to a generic plan that ignores the term's
         # frequency: each search is planned for its own values. Parallel workers cost more to
-        # start (tens of ms on two busy cores) than a page of 50 takes to find.
-        await session.execute(
+        # start (tens of ms on two busy cores) than a page of 50 takes to find, and so does
+        # compiling a plan that the planner costs high only because it cannot see the LIMIT.
+        # The table's row count from its statistics comes back in the same round trip.
+        settings = await session.execute(
             sa.text(
                 "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                " set_config('max_parallel_workers_per_gather', '0', true)"
+                " set_config('max_parallel_workers_per_gather', '0', true),"
+                " set_config('jit', 'off', true), greatest(reltuples, 1)"
+                " FROM pg_class WHERE oid = 'message'::regclass"
             )
         )
+        table_rows = float(settings.one()[3])
         conditions = list(criteria.conditions)
         if before is not None:
             conditions.append(Message.id < before)
+        narrow = False
+        if criteria.prospects is not None:
+            conversation_ids, narrow = await resolve_prospects(session, criteria)
+            if conversation_ids == []:
+                return []
+            assert criteria.conversations is not None
+            conditions.append(
+                Message.conversation_id.in_(criteria.conversations)
+                if conversation_ids is None
+                else _pg_in(Message.conversation_id, conversation_ids)
+            )
         order = Message.id.desc()
-        if await self._range_is_behind(session, criteria):
-            # The planner takes dates and ids as unrelated and would walk every newer message
-            # down the id index; `id + 0` makes it read the date range and sort that instead.
+        if narrow or await self._range_is_behind(session, criteria):
+            # The planner takes dates (or conversations) and ids as unrelated and would walk
+            # every newer message down the id index; `id + 0` makes it read the date range (or
+            # the conversations' messages) through their index and sort those instead.
             order = sa.desc(Message.id + 0)
         if criteria.keywords is not None:
-            conditions.append(_TSV.op("@@")(_tsquery(criteria.keywords)))
-            # The planner multiplies a phrase's words as if independent and reads tens of
-            # thousands of hits of "test drive" through GIN; the probe handles phrases.
-            phrase = any(" " in t for group in criteria.keywords.groups for t in group)
-            hits_at_most = await self._hits_at_most(session, criteria.keywords)
-            if phrase or hits_at_most <= PG_RARE * await self._estimate(session, "true"):
-                return await self._rare(session, conditions, before=before, limit=limit)
+            if narrow:
+                conditions.append(_matches(criteria.keywords))
+            else:
+                # The planner multiplies a phrase's words as if independent and would read
+                # tens of thousands of hits of "test drive" through GIN; the probe walks.
+                phrase = any(" " in t for group in criteria.keywords.groups for t in group)
+                hits_at_most = await self._hits_at_most(session, criteria.keywords)
+                if phrase or hits_at_most <= PG_RARE * table_rows:
+                    return await self._rare(
+                        session, conditions, criteria.keywords, before=before, limit=limit
+                    )
+                conditions.append(_matches(criteria.keywords))
         query = sa.select(Message.id).where(*conditions).order_by(order).limit(limit)
         return list((await session.execute(query)).scalars())
 
@@ -181,13 +317,14 @@ class PostgresSearch:
         self,
         session: AsyncSession,
         conditions: list[sa.ColumnElement[bool]],
+        keywords: Keywords,
         *,
         before: int | None,
         limit: int,
     ) -> list[int]:
         """Statistics cannot tell a word in 1% of messages from one in ten (both are below the
-        most-common list): look among the newest PG_PROBE messages first, where a word that
-        common fills the page, and only then read every hit through GIN and sort."""
+        most-common list): walk the newest PG_PROBE messages first, where a word that common
+        fills the page, and only then read every hit through GIN and sort."""
         recent = sa.select(Message.id).order_by(Message.id.desc()).offset(PG_PROBE).limit(1)
         if before is not None:
             recent = recent.where(Message.id < before)
@@ -195,14 +332,15 @@ class PostgresSearch:
         if floor is not None:
             probe = (
                 sa.select(Message.id)
-                .where(*conditions, Message.id > floor)
+                .where(*conditions, Message.id > floor, _matches(keywords))
                 .order_by(Message.id.desc())
                 .limit(limit)
             )
             found = list((await session.execute(probe)).scalars())
             if len(found) == limit:
                 return found
-        hits = sa.select(Message.id.label("id")).where(*conditions).cte("hits")
+        matched = _TSV.op("@@")(_tsquery(keywords))
+        hits = sa.select(Message.id.label("id")).where(*conditions, matched).cte("hits")
         hits = hits.prefix_with("MATERIALIZED")
         query = sa.select(hits.c.id).order_by(hits.c.id.desc()).limit(limit)
         return list((await session.execute(query)).scalars())

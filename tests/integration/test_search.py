@@ -453,3 +453,79 @@ async def test_search_and_export_need_a_signed_in_contact_manager_or_admin(
     bad = await client.get("/api/search/export.csv", params={"mobile_phone": "nope"})
     assert bad.status_code == 400 and bad.json()["code"] == "validation_failed"
     assert (await client.get("/api/search", params={"limit": 30})).status_code == 400
+
+
+# Each way a backend can run a search, forced by its thresholds; every one must give the same
+# pages as the default plan on this small corpus (where the prospect filters count as narrow).
+PLANS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "walk with the conversations resolved": {"NARROW_MESSAGES": -1},
+    "walk checking each message's prospect": {"PROSPECT_CAP": 0},
+    "candidates gathered a few at a time, each its own range": {
+        "SQLITE_GATHER": 2,
+        "SQLITE_GAP": 0,
+    },
+    "rare-word probe then GIN": {"PG_PROBE": 1, "PG_RARE": 1.0},
+}
+
+
+@pytest.mark.parametrize("plan", list(PLANS))
+async def test_every_plan_finds_the_same_pages(
+    sessionmaker: Maker, corpus: Corpus, plan: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inbox import search_backends
+
+    conversation = await add_prospect(
+        sessionmaker, corpus.cmu, ProspectCreate(first_name="Pat", last_name="Smithson")
+    )
+    async with sessionmaker() as s:
+        s.add_all(
+            Message(
+                conversation_id=conversation,
+                channel=Channel.SMS,
+                direction=Direction.INBOUND,
+                body_text=f"offer number {n}" + (" special truck" if n % 3 == 0 else ""),
+                status=DeliveryStatus.RECEIVED,
+                created_at=T0 + timedelta(minutes=n),
+            )
+            for n in range(45)
+        )
+        await s.commit()
+    for name, value in PLANS[plan].items():
+        monkeypatch.setattr(search_backends, name, value)
+    assert await ids_of(sessionmaker, corpus, q="truck", last_name="smithe") == ["xss", "gas"]
+    assert await ids_of(sessionmaker, corpus, q="truck", first_name="bob") == [
+        "electric",
+        "diesel",
+    ]
+    assert await ids_of(sessionmaker, corpus, q="drive", first_name="ALI") == [
+        "sms",
+        "reply",
+        "drive",
+    ]
+    assert await ids_of(sessionmaker, corpus, q='"test drive"', last_name="johnson") == [
+        "reply",
+        "drive",
+    ]
+    assert await ids_of(sessionmaker, corpus, q="truck", last_name="nobody") == []
+    assert await ids_of(sessionmaker, corpus, last_name="smithers") == ["xss", "gas"]
+    # Keyset pages through one prospect's messages: newest first, no gaps, no repeats.
+    pages: list[tuple[dict[str, Any], int]] = [
+        ({"q": "special", "first_name": "pat"}, 15),
+        ({"q": "offer", "last_name": "smithson"}, 45),
+        ({"q": "truck", "last_name": "smith"}, 15 + 4),
+    ]
+    for filters, expected in pages:
+        seen: list[int] = []
+        cursor = None
+        while True:
+            async with sessionmaker() as s:
+                page = await search_messages(
+                    s, corpus.cmu, MessageSearch(**filters), region="US", cursor=cursor, limit=20
+                )
+            seen += [h.message_id for h in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert len(seen) == expected and seen == sorted(seen, reverse=True), filters
+        assert len(set(seen)) == expected
