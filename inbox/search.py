@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -134,6 +134,12 @@ class SearchBackend(Protocol):
         self, session: AsyncSession, keywords: Keywords, ids: Sequence[int]
     ) -> dict[int, tuple[str, str]]:
         """For each id: (subject, body snippet) with matches between MARK_START and MARK_END."""
+        ...
+
+    def ids_in(
+        self, column: sa.orm.InstrumentedAttribute[int], ids: Sequence[int]
+    ) -> sa.ColumnElement[bool]:
+        """`column IN ids` as one parameter, however many ids."""
         ...
 
 
@@ -298,18 +304,28 @@ def _first_email() -> sa.ScalarSelect[str]:
     )
 
 
-async def load_rows(session: AsyncSession, ids: Sequence[int], *, body_chars: int) -> list[Row]:
-    """The grid's columns for these messages, in the order of `ids`."""
+# The columns `load_raw` returns, by position.
+R_ID, R_CONVERSATION, R_PROSPECT, R_CREATED, R_DIRECTION, R_CHANNEL, R_ACCOUNT_ID = range(7)
+R_ACCOUNT, R_FIRST, R_LAST, R_EMAIL, R_SUBJECT, R_BODY = range(7, 13)
+
+
+async def load_raw(
+    session: AsyncSession, backend: SearchBackend, ids: Sequence[int], *, body_chars: int
+) -> list[Any]:
+    """The grid's columns for these messages as plain rows (positions R_*), in no set order.
+    Core rows and one list parameter: an export reads 100,000 of them."""
     if not ids:
         return []
-    result = await session.execute(
+    connection = await session.connection()
+    result = await connection.execute(
         sa.select(
             Message.id,
             Message.conversation_id,
             Prospect.id,
             Message.created_at,
-            Message.direction,
-            Message.channel,
+            # Their stored values: an export skips building 200,000 enum members.
+            sa.type_coerce(Message.direction, sa.String),
+            sa.type_coerce(Message.channel, sa.String),
             Message.author_account_id,
             Account.name,
             Prospect.first_name,
@@ -321,24 +337,34 @@ async def load_rows(session: AsyncSession, ids: Sequence[int], *, body_chars: in
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Prospect, Prospect.id == Conversation.prospect_id)
         .outerjoin(Account, Account.id == Message.author_account_id)
-        .where(Message.id.in_(ids))
+        .where(backend.ids_in(Message.id, ids))
     )
+    return list(result.all())
+
+
+def prospect_name(r: Any) -> str:
+    return f"{r[R_FIRST]} {r[R_LAST]}".strip() or r[R_EMAIL] or f"Prospect {r[R_PROSPECT]}"
+
+
+async def load_rows(
+    session: AsyncSession, backend: SearchBackend, ids: Sequence[int], *, body_chars: int
+) -> list[Row]:
+    """The grid's columns for these messages, in the order of `ids`."""
     rows: dict[int, Row] = {}
-    for r in result.all():
-        name = f"{r[8]} {r[9]}".strip() or r[10] or f"Prospect {r[2]}"
-        rows[r[0]] = Row(
-            message_id=r[0],
-            conversation_id=r[1],
-            prospect_id=r[2],
-            created_at=r[3],
-            direction=r[4],
-            channel=r[5],
-            account_id=r[6],
-            account_name=r[7] or "",
-            prospect_name=name,
-            prospect_email=r[10] or "",
-            subject=r[11],
-            body_text=r[12] or "",
+    for r in await load_raw(session, backend, ids, body_chars=body_chars):
+        rows[r[R_ID]] = Row(
+            message_id=r[R_ID],
+            conversation_id=r[R_CONVERSATION],
+            prospect_id=r[R_PROSPECT],
+            created_at=r[R_CREATED],
+            direction=Direction(r[R_DIRECTION]),
+            channel=Channel(r[R_CHANNEL]),
+            account_id=r[R_ACCOUNT_ID],
+            account_name=r[R_ACCOUNT] or "",
+            prospect_name=prospect_name(r),
+            prospect_email=r[R_EMAIL] or "",
+            subject=r[R_SUBJECT],
+            body_text=r[R_BODY] or "",
         )
     return [rows[i] for i in ids if i in rows]
 
@@ -393,7 +419,7 @@ async def search_messages(
     ids = await backend.find_ids(session, criteria, before=before, limit=limit + 1)
     more = len(ids) > limit
     ids = ids[:limit]
-    rows = await load_rows(session, ids, body_chars=PREVIEW_CHARS * 2)
+    rows = await load_rows(session, backend, ids, body_chars=PREVIEW_CHARS * 2)
     # Highlighting is the costly part: only the page's rows get it, never the whole match set.
     marks = await backend.marks(session, criteria.keywords, ids) if criteria.keywords else {}
     items = [_hit(row, marks.get(row.message_id)) for row in rows]

@@ -136,6 +136,11 @@ class SqliteSearch:
     """FTS5, newest first by walking the index's rowids downwards, or, for a narrow prospect
     filter, by checking that filter's messages against the index, newest first."""
 
+    def ids_in(
+        self, column: InstrumentedAttribute[int], ids: Sequence[int]
+    ) -> sa.ColumnElement[bool]:
+        return _sqlite_in(column, ids)
+
     async def find_ids(
         self, session: AsyncSession, criteria: Criteria, *, before: int | None, limit: int
     ) -> list[int]:
@@ -259,6 +264,11 @@ def _pg_in(column: InstrumentedAttribute[int], values: Sequence[int]) -> sa.Colu
 
 class PostgresSearch:
     """tsvector + GIN; the plan is chosen by how many rows the keywords match."""
+
+    def ids_in(
+        self, column: InstrumentedAttribute[int], ids: Sequence[int]
+    ) -> sa.ColumnElement[bool]:
+        return _pg_in(column, ids)
 
     async def find_ids(
         self, session: AsyncSession, criteria: Criteria, *, before: int | None, limit: int
