@@ -108,9 +108,15 @@ async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
     assert kills_mid_ingest >= 3, "the kills must land while mail is being ingested"
 
     worker = await start_worker(db_url, tmp_path, dovecot, user)
+    # Mail that arrives for this worker to ingest shows it is running (and so has its signal
+    # handlers) before it is asked to stop: if the last kill came after everything was in, the
+    # SIGTERM would otherwise reach a process still importing.
+    late = [m.replace(b"Question ", b"Late question ") for m in messages()[:5]]
+    late = [m.replace(b"<crash-", b"<late-") for m in late]
+    await asyncio.to_thread(dovecot.append, user, late)
 
     async def all_in() -> bool:
-        return (await progress(sessionmaker))[1] == TOTAL
+        return (await progress(sessionmaker))[1] == TOTAL + len(late)
 
     try:
         await wait_for(all_in, 90)
@@ -120,4 +126,5 @@ async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
     assert worker.returncode == 0, stderr.decode()
     async with sessionmaker() as s:
         subjects = list(await s.scalars(sa.select(Message.subject)))
-    assert sorted(subjects) == sorted(f"Question {n}" for n in range(TOTAL))
+    expected = [f"Question {n}" for n in range(TOTAL)] + [f"Late question {n}" for n in range(5)]
+    assert sorted(subjects) == sorted(expected)
