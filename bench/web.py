@@ -6,10 +6,11 @@ conversation of 1,000 messages opens.
 
 The seeded demo app runs under uvicorn on loopback (email to the sandbox log). Chromium (at
 /usr/bin/chromium, headless) signs in as the demo's Dana and records every response of the
-first load (HTML, modules, styles, icon), then opens every lazily loaded view so the whole app
-has been fetched. A conversation of 1,000 messages (half email with HTML, half SMS, both
-directions) is written straight into the database; the page then opens it from the list again
-and again. Each open is timed in the page: `total` from setting the address to the first frame
+first load (HTML, modules, styles, icon), then opens every lazily loaded view and dialog so the
+whole app has been fetched, and compares the bytes with the budget of 150,000 (the issue's
+"150 KB", read as decimal kilobytes). A conversation of 1,000 messages (half email with HTML,
+half SMS, both directions) is written straight into the database; the page then opens it from
+the list again and again. Each open is timed in the page: `total` from setting the address to the first frame
 painted after the thread is drawn, `render` from the moment its JSON arrived (the thread sets a
 performance mark there) to that frame.
 """
@@ -39,6 +40,7 @@ from tests.support.browser import (  # noqa: E402
 README = ROOT / "bench" / "README.md"
 START, END = "<!-- web-figures:start -->", "<!-- web-figures:end -->"
 MESSAGES = 1000
+BUDGET = 150_000  # bytes: "under 150 KB uncompressed", read as decimal kilobytes
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -64,6 +66,9 @@ async def shell_bytes(page: Any, url: str) -> tuple[int, int, int]:
     await page.goto(f"{url}/#/all")
     await page.click("#new-conversation")
     await page.wait_for_selector("dialog[open]")
+    await page.keyboard.press("Escape")
+    await page.click("#queue-new")
+    await page.wait_for_selector("dialog.queue-dialog[open]")
     await page.keyboard.press("Escape")
     await page.wait_for_load_state("networkidle")
     page.remove_listener("response", count)
@@ -96,8 +101,9 @@ async def run(opens: int) -> str:
         "",
         "| figure | value |",
         "|---|---|",
-        f"| app shell, first load (uncompressed) | {first / 1024:.1f} KiB |",
-        f"| every module and style, {files} files (uncompressed) | {total / 1024:.1f} KiB |",
+        f"| app shell, first load (uncompressed) | {first:,} bytes |",
+        f"| every module and style, {files} files (uncompressed) | {total:,} bytes "
+        f"({'under' if total < BUDGET else 'OVER'} the {BUDGET:,}-byte budget) |",
         f"| open 1,000 messages: render p50 / p95 / max | {statistics.median(render):.0f} / "
         f"{percentile(render, 95):.0f} / {max(render):.0f} ms |",
         f"| open 1,000 messages: fetch + render p50 / p95 | {statistics.median(whole):.0f} / "

@@ -1,7 +1,6 @@
-// <address-chips>: a list of email addresses typed as chips. Enter, comma, space or leaving the
-// field turns what was typed into a chip; Backspace in an empty field removes the last one.
+// <address-chips>: typed addresses become chips; Backspace removes the last.
 
-import { el } from "/static/dom.js";
+import { button, el } from "/static/dom.js";
 
 const LOOKS_LIKE_EMAIL = /^[^\s@,;]+@[^\s@,;]+$/;
 
@@ -17,12 +16,8 @@ export class AddressChips extends HTMLElement {
     const label = this.getAttribute("label") || "Addresses";
     const id = this.getAttribute("input-id") || `chips-${Math.random().toString(36).slice(2)}`;
     this.classList.add("chips");
-    this.list = el("ul", "chip-list");
-    this.list.setAttribute("aria-label", `${label} addresses`);
-    this.input = el("input", "chip-input");
-    this.input.id = id;
-    this.input.type = "email";
-    this.input.autocomplete = "off";
+    this.list = el("ul", "chip-list", null, { ariaLabel: `${label} addresses` });
+    this.input = el("input", "chip-input", null, { id, type: "email", autocomplete: "off" });
     this.input.setAttribute("aria-describedby", `${id}-error`);
     if (this.getAttribute("list")) this.input.setAttribute("list", this.getAttribute("list"));
     this.input.addEventListener("keydown", (event) => this.key(event));
@@ -48,7 +43,6 @@ export class AddressChips extends HTMLElement {
     }
   }
 
-  /** Turn the typed text into chips; returns false when something typed is not an address. */
   commit() {
     const parts = this.input.value.split(/[\s,;]+/).filter(Boolean);
     const bad = parts.filter((p) => !LOOKS_LIKE_EMAIL.test(p));
@@ -85,7 +79,6 @@ export class AddressChips extends HTMLElement {
     }
   }
 
-  /** Mark the chip at `index` as refused by the server. */
   markError(index) {
     this.errors.set(index, true);
     this.render();
@@ -102,13 +95,12 @@ export class AddressChips extends HTMLElement {
       const li = el("li", "chip");
       if (this.errors.has(index)) {
         li.classList.add("chip-error");
-        li.setAttribute("aria-invalid", "true");
+        li.ariaInvalid = "true";
       }
       li.append(el("span", "chip-text", address));
-      const remove = el("button", "chip-remove", "×");
-      remove.type = "button";
-      remove.setAttribute("aria-label", `Remove ${address}`);
-      // Clicking it must not blur the input first (which would redraw the chips under it).
+      const remove = button("chip-remove", "×");
+      remove.ariaLabel = `Remove ${address}`;
+      // No blur first: it would redraw the chips under the pointer.
       remove.addEventListener("mousedown", (event) => event.preventDefault());
       remove.addEventListener("click", () => this.remove(index));
       li.append(remove);

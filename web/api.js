@@ -1,11 +1,9 @@
-// The one way the browser talks to the server: JSON in and out, the CSRF token on every
-// change, and errors as RFC 9457 problem details turned into an ApiError with a readable detail.
+// JSON to and from the server, the CSRF token on changes, problem details as ApiError.
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 let csrfToken = null;
 let signedOutHandler = null;
 
-/** What to do when the session has ended (the server answers 401 to a signed-in call). */
 export function onSignedOut(handler) {
   signedOutHandler = handler;
 }
@@ -21,17 +19,9 @@ export class ApiError extends Error {
   }
 }
 
-async function readBody(response) {
-  if (response.status === 204) return null;
-  const type = response.headers.get("content-type") || "";
-  if (type.includes("json")) {
-    try {
-      return await response.json();
-    } catch {
-      return null;
-    }
-  }
-  return null;
+function readBody(response) {
+  const json = response.status !== 204 && response.headers.get("content-type")?.includes("json");
+  return json ? response.json().catch(() => null) : null;
 }
 
 export async function request(method, path, body) {
@@ -61,7 +51,6 @@ export async function request(method, path, body) {
   return data;
 }
 
-/** The signed-in account; remembers its CSRF token for later changes. */
 export async function me() {
   const account = await request("GET", "/api/auth/me");
   csrfToken = account.csrf_token;
@@ -74,7 +63,7 @@ export const put = (path, body) => request("PUT", path, body);
 export const patch = (path, body) => request("PATCH", path, body);
 export const del = (path) => request("DELETE", path);
 
-/** The problem's messages by field ("cc[0]" -> "..."), for showing each next to its input. */
+/** {"cc[0]": message, ...} */
 export function fieldErrors(exc) {
   const out = {};
   for (const item of exc?.problem?.errors || []) {

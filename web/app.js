@@ -1,44 +1,30 @@
-// The app shell: who is signed in, what the address names, the websocket and what its events
-// change on screen, the sidebar counts, the tab title and the keyboard.
-//
-// Addresses: #/<filter>[/<conversation>], #/conversations/<id>?message=<id> (a search hit),
-// #/queue/<queue>[/<conversation>], #/tasks, #/search?<filters>, #/dashboard.
+// The app shell: routing (addresses in README.md), live events, sidebar counts, the keyboard.
 
 import { ApiError, get, me, onSignedOut, post } from "/static/api.js";
 import "/static/conversation-list.js";
 import "/static/conversation-thread.js";
-import { el } from "/static/dom.js";
+import { button, el } from "/static/dom.js";
 import { toast } from "/static/notifications.js";
 import "/static/prospect-panel.js";
 import "/static/queue-list.js";
 import { Realtime } from "/static/realtime.js";
 
-const FILTER_TITLES = {
-  all: "All conversations",
-  mine: "My conversations",
-  needs_reply: "Needs reply",
-  replied: "Replied",
-  flagged: "Flagged",
-  unread: "Unread",
+// The sidebar's filters: its label, and the list's title when that differs.
+const FILTERS = {
+  all: ["All", "All conversations"], mine: ["Mine", "My conversations"],
+  needs_reply: ["Needs reply"], replied: ["Replied"], flagged: ["Flagged"], unread: ["Unread"],
 };
+const FILTER_TITLES = Object.fromEntries(
+  Object.entries(FILTERS).map(([key, [label, title]]) => [key, title || label]));
 const VIEW_TITLES = { tasks: "Tasks", search: "Messages", dashboard: "Dashboard" };
-// The full-width views load on first use, keeping the first load to the inbox itself.
-const VIEW_MODULES = {
-  tasks: ["/static/task-view.js", "task-view"],
-  search: ["/static/search-view.js", "search-view"],
-  dashboard: ["/static/dashboard-view.js", "dashboard-view"],
-};
+const VIEW_TAGS = { tasks: "task-view", search: "search-view", dashboard: "dashboard-view" };
 
 async function loadView(name) {
-  const [module, tag] = VIEW_MODULES[name];
-  await import(module);
-  await customElements.whenDefined(tag);
+  await import(`/static/${VIEW_TAGS[name]}.js`);
+  await customElements.whenDefined(VIEW_TAGS[name]);
 }
 const CONNECTION_TEXT = {
-  connecting: "Connecting…",
-  live: "Live",
-  offline: "Reconnecting…",
-  "signed-out": "Signed out",
+  connecting: "Connecting…", live: "Live", offline: "Reconnecting…", "signed-out": "Signed out",
 };
 const FIRST_READY_WAIT_MS = 3000;
 
@@ -51,6 +37,15 @@ const bell = $("bell");
 const views = { search: $("search-view"), tasks: $("task-view"), dashboard: $("dashboard-view") };
 const NARROW = window.matchMedia("(max-width: 900px)");
 const realtime = new Realtime();
+$("filter-links").append(...Object.entries(FILTERS).map(([key, [label]]) => {
+  const a = el("a", null, `${label} `, { href: `#/${key}` });
+  a.dataset.filter = key;
+  a.append(el("span", "count"));
+  a.lastChild.dataset.count = key;
+  const li = el("li");
+  li.append(a);
+  return li;
+}));
 const state = { mode: null, filter: null, queue: null, id: null, title: "Inbox", unread: 0, queues: [] };
 
 function parseRoute() {
@@ -105,7 +100,7 @@ async function route(force = false) {
     markNav(next.mode);
     setTitle(VIEW_TITLES[next.mode]);
     await Promise.all([openThread(null), loadView(next.mode)]);
-    if (parseRoute().mode !== next.mode) return; // moved on while it loaded
+    if (parseRoute().mode !== next.mode) return; // moved on meanwhile
     if (next.mode === "search") {
       const focus = views.search.show(next.query);
       if (state.focusSearch) $("search-q").focus();
@@ -158,8 +153,6 @@ async function openThread(id, messageId = null) {
   await thread.open(id, { messageId });
 }
 
-// --- live state ---
-
 let countsTimer = null;
 function refreshCountsSoon() {
   clearTimeout(countsTimer);
@@ -167,12 +160,8 @@ function refreshCountsSoon() {
 }
 
 async function refreshCounts() {
-  let counts;
-  try {
-    counts = await get("/api/conversations/counts");
-  } catch {
-    return;
-  }
+  const counts = await get("/api/conversations/counts").catch(() => null);
+  if (!counts) return;
   for (const [key, value] of Object.entries(counts)) {
     const badge = document.querySelector(`[data-count="${key}"]`);
     if (badge) badge.textContent = value ? String(value) : "";
@@ -188,23 +177,16 @@ function refreshQueuesSoon() {
 }
 
 async function loadQueues() {
-  let queues;
-  try {
-    queues = await get("/api/queues");
-  } catch {
-    return;
-  }
+  const queues = await get("/api/queues").catch(() => null);
+  if (!queues) return;
   state.queues = queues;
   const items = queues.map((queue) => {
-    const a = el("a", null, queue.name);
-    a.href = `#/queue/${queue.id}`;
+    const a = el("a", null, queue.name, { href: `#/queue/${queue.id}` });
     a.dataset.filter = `queue-${queue.id}`;
     a.append(" ", el("span", "count", queue.count ? String(queue.count) : ""));
     if (state.mode === "queue" && state.queue === queue.id) a.setAttribute("aria-current", "page");
-    const edit = el("button", "link-button queue-edit", "Edit");
-    edit.type = "button";
-    edit.setAttribute("aria-label", `Edit queue ${queue.name}`);
-    edit.addEventListener("click", () => editQueue(queue));
+    const edit = button("link-button queue-edit", "Edit", () => editQueue(queue));
+    edit.ariaLabel = `Edit queue ${queue.name}`;
     const li = el("li");
     li.append(a, edit);
     return li;
@@ -231,7 +213,7 @@ async function loadAll() {
 }
 
 function onEvent(frame) {
-  // Before the first "ready" the page has not loaded its state yet; it will, after it.
+  // State loads after the first "ready".
   if (!realtime.readyOnce) return;
   const data = frame.data || {};
   const open = thread.conversationId;
@@ -293,13 +275,10 @@ function showConnection(connectionState) {
 
 function firstReady() {
   return new Promise((resolve) => {
-    const done = () => resolve();
-    realtime.addEventListener("ready", done, { once: true });
-    setTimeout(done, FIRST_READY_WAIT_MS);
+    realtime.addEventListener("ready", () => resolve(), { once: true });
+    setTimeout(resolve, FIRST_READY_WAIT_MS);
   });
 }
-
-// --- keyboard ---
 
 function typing(target) {
   return target.closest?.("input, textarea, select, [contenteditable=true], dialog");
@@ -322,7 +301,7 @@ function onKey(event) {
       thread.focusHeading();
       return;
     }
-    // The address, not state.id: a key pressed right after j may come before its hashchange.
+    // The address, not state.id: j's hashchange may not have come yet.
     if (parseRoute().id != null && !typing(event.target)) closeThread();
     return;
   }
@@ -348,8 +327,6 @@ function closeThread() {
   requestAnimationFrame(() => (state.mode === "queue" ? queueList : list).focusSelected());
 }
 
-// --- sign out ---
-
 function signedOut() {
   window.location.assign("/login");
 }
@@ -360,7 +337,6 @@ async function signOut(event) {
   try {
     await post("/api/auth/logout");
   } catch (exc) {
-    // Already signed out is as good as signing out; anything else, let them try again.
     if (!(exc instanceof ApiError && exc.status === 401)) {
       button.disabled = false;
       return;
@@ -370,10 +346,8 @@ async function signOut(event) {
 }
 
 async function start() {
-  let account;
-  try {
-    account = await me();
-  } catch {
+  const account = await me().catch(() => null);
+  if (!account) {
     signedOut();
     return;
   }
@@ -403,12 +377,10 @@ async function start() {
   realtime.addEventListener("event", (event) => onEvent(event.detail));
   realtime.addEventListener("presence", (event) => thread.setPresence(event.detail));
   realtime.addEventListener("resync", () => {
-    // What this tab shows may be older than the log keeps: load it all again.
     if (realtime.readyOnce) loadAll();
   });
   realtime.addEventListener("signed-out", signedOut);
-  // A fresh tab starts from now: it loads its state after the socket is ready, so replaying
-  // the whole retained log would only be thrown away.
+  // A fresh tab loads its state after "ready": replaying the log would be wasted.
   if (realtime.seq === 0 && Number.isSafeInteger(account.last_seq)) realtime.seq = account.last_seq;
   const ready = firstReady();
   realtime.connect();

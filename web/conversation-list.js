@@ -1,21 +1,16 @@
-// <conversation-list>: one filter's conversations, newest activity first, a page at a time.
-// Live events call refresh(): the first page is fetched again and folded into what is shown,
-// item by item (changed rows redrawn, moved rows moved, gone rows removed), keeping the
-// scroll position and focus, so nothing flickers.
+// <conversation-list>: one filter's conversations, newest first, by page. refresh() folds the
+// first page in row by row, keeping scroll and focus, so nothing flickers.
 
 import { ApiError, get } from "/static/api.js";
-import { el, hiddenText } from "/static/dom.js";
+import { button, el, hiddenText } from "/static/dom.js";
 import { CHANNEL_LABELS, shortTime } from "/static/format.js";
 import { icon } from "/static/icons.js";
 
 const PAGE_SIZE = 30;
 const EMPTY = {
-  all: "No conversations yet.",
-  mine: "No conversations are assigned to you.",
-  needs_reply: "Nothing needs a reply. Nice work.",
-  replied: "No replied conversations.",
-  flagged: "You have not flagged any conversations.",
-  unread: "You're all caught up.",
+  all: "No conversations yet.", mine: "No conversations are assigned to you.",
+  needs_reply: "Nothing needs a reply. Nice work.", replied: "No replied conversations.",
+  flagged: "You have not flagged any conversations.", unread: "You're all caught up.",
 };
 
 function fingerprint(s) {
@@ -41,18 +36,15 @@ export class ConversationList extends HTMLElement {
 
   connectedCallback() {
     if (this.list) return;
-    this.setAttribute("aria-busy", "false");
+    this.ariaBusy = "false";
     this.list = el("ul", "conversations");
     this.status = el("p", "list-status");
-    this.status.setAttribute("role", "status");
-    this.more = el("button", "button load-more", "Load more");
-    this.more.type = "button";
+    this.status.role = "status";
+    this.more = button("button load-more", "Load more", () => this.loadMore());
     this.more.hidden = true;
-    this.more.addEventListener("click", () => this.loadMore());
     this.replaceChildren(this.list, this.status, this.more);
   }
 
-  /** Show the first page of a filter. */
   async load(filter) {
     this.filter = filter;
     this.base = `#/${filter}`;
@@ -71,20 +63,20 @@ export class ConversationList extends HTMLElement {
     const generation = ++this.generation;
     const params = new URLSearchParams({ filter: this.filter, limit: String(PAGE_SIZE) });
     if (this.cursor) params.set("cursor", this.cursor);
-    this.setAttribute("aria-busy", "true");
+    this.ariaBusy = "true";
     this.status.textContent = this.list.childElementCount ? "Loading more…" : "Loading…";
     let page;
     try {
       page = await get(`/api/conversations?${params}`);
     } catch (exc) {
       if (generation !== this.generation) return;
-      this.setAttribute("aria-busy", "false");
+      this.ariaBusy = "false";
       this.status.textContent =
         exc instanceof ApiError ? `Could not load conversations: ${exc.detail}` : String(exc);
       return;
     }
     if (generation !== this.generation) return; // the filter changed meanwhile
-    this.setAttribute("aria-busy", "false");
+    this.ariaBusy = "false";
     for (const summary of page.items) {
       if (this.summaries.has(summary.id)) continue;
       this.summaries.set(summary.id, summary);
@@ -99,7 +91,6 @@ export class ConversationList extends HTMLElement {
     this.status.textContent = this.list.childElementCount ? "" : EMPTY[this.filter] || "";
   }
 
-  /** Soon, fold the first page in again (many events in a burst make one request). */
   refreshSoon() {
     clearTimeout(this.refreshTimer);
     this.refreshTimer = setTimeout(() => this.refresh(), 120);
@@ -108,13 +99,8 @@ export class ConversationList extends HTMLElement {
   async refresh() {
     const generation = this.generation;
     const params = new URLSearchParams({ filter: this.filter, limit: String(PAGE_SIZE) });
-    let page;
-    try {
-      page = await get(`/api/conversations?${params}`);
-    } catch {
-      return;
-    }
-    if (generation !== this.generation) return;
+    const page = await get(`/api/conversations?${params}`).catch(() => null);
+    if (!page || generation !== this.generation) return;
     this.reconcile(page);
   }
 
@@ -122,8 +108,7 @@ export class ConversationList extends HTMLElement {
     const fresh = page.items;
     const freshIds = new Set(fresh.map((s) => s.id));
     const oldest = fresh.at(-1);
-    // Rows the fresh page covers (as new as its oldest, or everything when it is the last
-    // page) that it no longer holds have left this filter.
+    // Rows within the fresh page's span that it no longer holds have left this filter.
     for (const [id, summary] of this.summaries) {
       if (freshIds.has(id)) continue;
       if (!page.next_cursor || !oldest || newer(summary, oldest)) this.removeRow(id);
@@ -155,7 +140,7 @@ export class ConversationList extends HTMLElement {
     this.showEmpty();
   }
 
-  /** The first row in view and where it is, to put it back there after rows move above it. */
+  /** The first row in view and its offset, to keep it still. */
   scrollAnchor() {
     if (this.scrollTop <= 0) return null;
     const top = this.getBoundingClientRect().top;
@@ -199,9 +184,7 @@ export class ConversationList extends HTMLElement {
 
     const top = el("span", "conversation-top");
     if (summary.unread) {
-      const dot = el("span", "unread-dot");
-      dot.setAttribute("aria-hidden", "true");
-      top.append(dot, hiddenText("Unread: "));
+      top.append(el("span", "unread-dot", null, { ariaHidden: "true" }), hiddenText("Unread: "));
     }
     if (summary.last_channel) {
       top.append(icon(summary.last_channel, "channel-icon"));
@@ -226,7 +209,6 @@ export class ConversationList extends HTMLElement {
     return a;
   }
 
-  /** Redraw one conversation from a fresh summary, if it is on screen. */
   update(summary) {
     const li = this.list.querySelector(`li[data-id="${summary.id}"]`);
     if (!li) return;
@@ -244,7 +226,6 @@ export class ConversationList extends HTMLElement {
     }
   }
 
-  /** The id `step` rows from the selected one (j/k), or the first. */
   neighbour(step) {
     const ids = [...this.list.children].map((li) => Number(li.dataset.id));
     if (!ids.length) return null;

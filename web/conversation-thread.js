@@ -1,15 +1,13 @@
-// <conversation-thread>: one prospect's messages (email and SMS interleaved, oldest first), who
-// else has it open, and the composer. Live events refresh it in place: new messages are
-// appended, changed ones redrawn, nothing else touched. Announces changes to the conversation
-// as a bubbling "conversation-updated" event.
+// <conversation-thread>: the messages, who else has it open, the composer; refreshed in place.
+// Announces changes as a bubbling "conversation-updated" event.
 
 import { ApiError, del, get, post, put } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el, emit } from "/static/dom.js";
 import { formatPhone } from "/static/format.js";
 import "/static/message-composer.js";
 import { messageItem, messageKey } from "/static/message-item.js";
 
-let people = null; // GET /api/accounts/assignable, asked once per page
+let people = null; // the assignee choices, fetched once
 const NEAR_BOTTOM_PX = 80;
 const WINDOW = 40; // messages drawn when a thread opens
 const BATCH = 100; // more drawn each time the reader goes further back
@@ -23,7 +21,7 @@ export class ConversationThread extends HTMLElement {
     this.presence = new Map();
     this.refreshing = null;
     this.refreshAgain = false;
-    this.flagStamp = 0; // bumped on every flag change, so a stale refresh cannot undo one
+    this.flagStamp = 0; // bumped on each flag change: a stale refresh cannot undo it
   }
 
   connectedCallback() {
@@ -34,17 +32,16 @@ export class ConversationThread extends HTMLElement {
     this.thread = null;
     this.generation++;
     this.replaceChildren(el("p", "thread-empty", text));
-    this.dispatchEvent(new CustomEvent("thread-opened", { detail: { thread: null }, bubbles: true }));
+    emit(this, "thread-opened", { thread: null });
   }
 
   get conversationId() {
     return this.thread?.conversation.id ?? null;
   }
 
-  /** Load and show a conversation (scrolled to `messageId` when given); marks it read. */
   async open(id, { messageId = null } = {}) {
     const generation = ++this.generation;
-    this.setAttribute("aria-busy", "true");
+    this.ariaBusy = "true";
     let thread;
     try {
       thread = await get(`/api/conversations/${id}`);
@@ -56,20 +53,20 @@ export class ConversationThread extends HTMLElement {
       return;
     }
     if (generation !== this.generation) return;
-    performance.mark("thread:fetched"); // the browser benchmark times the render from here
+    performance.mark("thread:fetched"); // bench/web.py times the render from here
     this.removeAttribute("aria-busy");
     this.render(thread, messageId);
     if (messageId) this.highlight(messageId);
     if (this.composerFocusWanted) {
-      // "r" pressed while this thread was still loading: honour it now.
+      // "r" pressed while it loaded.
       this.composerFocusWanted = false;
       this.composer?.focusBody();
     }
-    this.dispatchEvent(new CustomEvent("thread-opened", { detail: { thread }, bubbles: true }));
+    emit(this, "thread-opened", { thread });
     if (thread.conversation.unread) await this.markRead(generation);
   }
 
-  /** Fetch the thread again and merge it in; calls while one runs collapse into one more. */
+  /** Calls while one runs collapse into one more. */
   async refresh() {
     if (!this.thread) return;
     if (this.refreshing) {
@@ -110,7 +107,7 @@ export class ConversationThread extends HTMLElement {
   }
 
   announce(summary) {
-    this.dispatchEvent(new CustomEvent("conversation-updated", { detail: summary, bubbles: true }));
+    emit(this, "conversation-updated", summary);
   }
 
   render(thread, messageId = null) {
@@ -118,10 +115,8 @@ export class ConversationThread extends HTMLElement {
     this.keys = new Map();
     const { prospect } = thread;
     const header = el("header", "thread-header");
-    const back = el("button", "button quiet back-button", "← Back");
-    back.type = "button";
-    back.setAttribute("aria-label", "Back to conversations");
-    back.addEventListener("click", () => this.close());
+    const back = button("button quiet back-button", "← Back", () => this.close());
+    back.ariaLabel = "Back to conversations";
     const title = el("div", "thread-title");
     const heading = el("h2", null, prospect.name);
     heading.id = "thread-heading";
@@ -129,28 +124,19 @@ export class ConversationThread extends HTMLElement {
     const details = [prospect.product_of_interest, ...prospect.emails];
     for (const phone of prospect.phones) details.push(`${formatPhone(phone.e164)} ${phone.kind}`);
     title.append(heading, el("p", "thread-details", details.filter(Boolean).join(" · ")));
-    this.flagButton = el("button", "button flag-button");
-    this.flagButton.type = "button";
-    this.flagButton.addEventListener("click", () => this.toggleFlag());
-    const info = el("button", "button quiet details-button", "Details");
-    info.type = "button";
-    info.setAttribute("aria-controls", "prospect-panel");
-    info.addEventListener("click", () =>
-      this.dispatchEvent(new CustomEvent("toggle-details", { bubbles: true })),
+    this.flagButton = button("button flag-button", null, () => this.toggleFlag());
+    const info = button("button quiet details-button", "Details", () =>
+      emit(this, "toggle-details"),
     );
-    this.assignee = el("select", "assignee");
-    this.assignee.setAttribute("aria-label", "Assigned to");
+    info.setAttribute("aria-controls", "prospect-panel");
+    this.assignee = el("select", "assignee", null, { ariaLabel: "Assigned to" });
+    this.assignee.setAttribute("aria-describedby", "assignee-error");
     this.assignee.addEventListener("change", () => this.assign());
-    this.assigneeError = el("span", "field-error");
-    this.assigneeError.id = "assignee-error";
-    this.assignee.setAttribute("aria-describedby", this.assigneeError.id);
+    this.assigneeError = el("span", "field-error", null, { id: "assignee-error" });
     header.append(back, title, this.assignee, this.assigneeError, info, this.flagButton);
 
-    this.messages = el("ol", "messages");
-    this.messages.setAttribute("aria-label", `Messages with ${prospect.name}`);
-    this.messages.tabIndex = 0;
-    this.presenceLine = el("p", "presence-line");
-    this.presenceLine.setAttribute("aria-live", "polite");
+    this.messages = el("ol", "messages", null, { ariaLabel: `Messages with ${prospect.name}`, tabIndex: 0 });
+    this.presenceLine = el("p", "presence-line", null, { ariaLive: "polite" });
     this.composer = document.createElement("message-composer");
     this.replaceChildren(header, this.messages, this.presenceLine, this.composer);
     this.composer.setThread(thread);
@@ -171,21 +157,12 @@ export class ConversationThread extends HTMLElement {
       people = null; // try again on the next thread
       return [];
     });
-    const list = await people;
-    const id = this.thread?.conversation.assignee_id ?? null;
-    const options = [el("option", null, "Unassigned")];
-    options[0].value = "";
-    for (const person of list) {
-      const option = el("option", null, person.name);
-      option.value = String(person.id);
-      options.push(option);
-    }
+    const options = [new Option("Unassigned", ""), ...(await people).map((p) => new Option(p.name, p.id))];
     if (select !== this.assignee) return; // another thread was drawn meanwhile
     if (select.options.length !== options.length) select.replaceChildren(...options);
-    select.value = id === null ? "" : String(id);
+    select.value = this.thread?.conversation.assignee_id ?? "";
   }
 
-  /** The assignee as an event reports it (anyone may change it). */
   setAssignee(id) {
     if (!this.thread) return;
     this.thread.conversation.assignee_id = id;
@@ -194,10 +171,10 @@ export class ConversationThread extends HTMLElement {
 
   async assign() {
     const id = this.thread.conversation.id;
-    const value = this.assignee.value;
+    const assignee_id = Number(this.assignee.value) || null;
     this.assigneeError.textContent = "";
     try {
-      const summary = await put(`/api/conversations/${id}/assignee`, { assignee_id: value ? Number(value) : null });
+      const summary = await put(`/api/conversations/${id}/assignee`, { assignee_id });
       if (this.conversationId !== id) return;
       this.thread.conversation = summary;
       this.announce(summary);
@@ -207,7 +184,6 @@ export class ConversationThread extends HTMLElement {
     }
   }
 
-  /** The flag as an event reports it (from this tab or another of mine). */
   setFlagged(flagged) {
     if (!this.thread) return;
     this.thread.conversation.flagged = flagged;
@@ -217,15 +193,12 @@ export class ConversationThread extends HTMLElement {
 
   renderFlag() {
     const flagged = this.thread.conversation.flagged;
-    this.flagButton.setAttribute("aria-pressed", String(flagged));
+    this.flagButton.ariaPressed = String(flagged);
     this.flagButton.textContent = flagged ? "Flagged" : "Flag";
     this.flagButton.classList.toggle("is-on", flagged);
   }
 
-  /**
-   * Draw the newest messages only (or from `fromId` on): a long thread opens as fast as a
-   * short one, and older messages are drawn when asked for or scrolled to.
-   */
+  /** The newest WINDOW (or from `fromId`); older ones on scroll. */
   renderMessages(messages, fromId = null) {
     this.observer?.disconnect();
     const at = fromId === null ? -1 : messages.findIndex((m) => m.id === fromId);
@@ -233,9 +206,7 @@ export class ConversationThread extends HTMLElement {
     const items = messages.slice(this.first).map((m) => this.item(m));
     if (!items.length) items.push(el("li", "messages-empty", "No messages yet. Say hello below."));
     this.earlier = el("li", "earlier");
-    this.earlierButton = el("button", "link-button");
-    this.earlierButton.type = "button";
-    this.earlierButton.addEventListener("click", () => this.showEarlier());
+    this.earlierButton = button("link-button", null, () => this.showEarlier());
     this.earlier.append(this.earlierButton);
     this.messages.replaceChildren(this.earlier, ...items);
     this.renderEarlier();
@@ -252,7 +223,6 @@ export class ConversationThread extends HTMLElement {
     if (this.first > 0) this.observeEarlier();
   }
 
-  // Scrolling up to the top draws the next older batch, as chat apps do.
   observeEarlier() {
     this.observer?.disconnect();
     this.observer = new IntersectionObserver((entries) => {
@@ -268,14 +238,13 @@ export class ConversationThread extends HTMLElement {
     const items = this.thread.messages.slice(from, this.first).map((m) => this.item(m));
     const height = list.scrollHeight;
     this.earlier.after(...items);
-    list.scrollTop += list.scrollHeight - height; // keep what was on screen where it was
+    list.scrollTop += list.scrollHeight - height; // keep the view still
     this.first = from;
     this.renderEarlier();
   }
 
-  /** Fold a fresh copy of the thread in: only new and changed messages touch the page. */
+  /** Only new and changed messages touch the page. */
   merge(thread, flagStamp = this.flagStamp) {
-    // A flag set while this copy was on its way is newer than the copy.
     if (flagStamp !== this.flagStamp) thread.conversation.flagged = this.thread.conversation.flagged;
     this.thread.conversation = thread.conversation;
     this.thread.prospect = thread.prospect;
@@ -284,7 +253,7 @@ export class ConversationThread extends HTMLElement {
     this.renderFlag();
     this.renderAssignee();
     this.announce(thread.conversation);
-    // A reply that arrives in the thread on screen has been seen.
+    // A reply arriving in the thread on screen has been seen.
     if (thread.conversation.unread && document.visibilityState === "visible") {
       this.markRead(this.generation);
     }
@@ -311,8 +280,7 @@ export class ConversationThread extends HTMLElement {
     this.thread.messages = messages;
     if (!added) return;
     list.querySelector(".messages-empty")?.remove();
-    // Messages older than the first one drawn stay behind "Show earlier"; the rest are drawn
-    // in time order, each before the first drawn message that is newer.
+    // Older than the first drawn stays behind "Show earlier"; the rest go in time order.
     this.first = firstShown ? messages.indexOf(firstShown) : 0;
     messages.forEach((message, index) => {
       if (index < this.first || this.keys.has(message.id)) return;
@@ -357,13 +325,12 @@ export class ConversationThread extends HTMLElement {
       this.renderFlag();
       this.announce(summary);
     } catch {
-      // The button stays as it was; the state on screen is still the truth.
+      // Unchanged: the screen still shows the truth.
     } finally {
       this.flagButton.disabled = false;
     }
   }
 
-  /** Someone else's tab: what it has open and whether they are typing. */
   setPresence(frame) {
     const key = `${frame.account_id}:${frame.tab}`;
     if (frame.conversation_id === null) this.presence.delete(key);
@@ -373,9 +340,7 @@ export class ConversationThread extends HTMLElement {
 
   renderPresence() {
     if (!this.presenceLine) return;
-    const here = [...this.presence.values()].filter(
-      (p) => p.conversation_id === this.conversationId,
-    );
+    const here = [...this.presence.values()].filter((p) => p.conversation_id === this.conversationId);
     const typing = [...new Set(here.filter((p) => p.composing).map((p) => p.name))];
     const viewing = [...new Set(here.map((p) => p.name))].filter((n) => !typing.includes(n));
     const parts = [];
@@ -386,7 +351,7 @@ export class ConversationThread extends HTMLElement {
   }
 
   close() {
-    this.dispatchEvent(new CustomEvent("thread-closed", { bubbles: true }));
+    emit(this, "thread-closed");
   }
 
   focusHeading() {

@@ -1,4 +1,4 @@
-// <dashboard-view>: what needs me now: conversations waiting longest, my open tasks, my queues.
+// <dashboard-view>: longest waiting conversations, my open tasks, my queues.
 
 import { ApiError, get } from "/static/api.js";
 import { el } from "/static/dom.js";
@@ -12,21 +12,17 @@ function waited(seconds) {
 
 function card(title, id) {
   const box = el("section", "card");
-  const heading = el("h2", null, title);
-  heading.id = id;
   box.setAttribute("aria-labelledby", id);
-  box.append(heading);
+  box.append(el("h2", null, title, { id }));
   return box;
 }
 
 export class DashboardView extends HTMLElement {
   connectedCallback() {
     if (this.cards) return;
-    const heading = el("h1", "pane-title", "Dashboard");
-    heading.id = "dashboard-title";
     this.setAttribute("aria-labelledby", "dashboard-title");
     this.cards = el("div", "cards");
-    this.replaceChildren(heading, this.cards);
+    this.replaceChildren(el("h1", "pane-title", "Dashboard", { id: "dashboard-title" }), this.cards);
   }
 
   async load() {
@@ -41,8 +37,7 @@ export class DashboardView extends HTMLElement {
     const list = el("ul", "plain-list");
     for (const item of data.needs_follow_up) {
       const li = el("li", "dash-row");
-      const a = el("a", null, item.prospect_name);
-      a.href = `#/needs_reply/${item.conversation_id}`;
+      const a = el("a", null, item.prospect_name, { href: `#/needs_reply/${item.conversation_id}` });
       li.append(a, el("span", "muted", ` waiting ${waited(item.wait_seconds)}`), el("p", "muted dash-preview", item.preview));
       list.append(li);
     }
@@ -52,8 +47,7 @@ export class DashboardView extends HTMLElement {
     const taskList = el("ul", "plain-list");
     for (const task of data.my_tasks) {
       const li = el("li", `dash-row task-${task.status}`);
-      const a = el("a", null, task.prospect_name);
-      a.href = `#/all/${task.conversation_id}`;
+      const a = el("a", null, task.prospect_name, { href: `#/all/${task.conversation_id}` });
       li.append(el("span", null, `${task.description} — `), a, el("span", "muted", ` due ${shortTime(task.due_at)}`));
       if (task.status === "overdue") li.append(el("span", "tag overdue", "Overdue"));
       taskList.append(li);
@@ -64,8 +58,7 @@ export class DashboardView extends HTMLElement {
     const queueList = el("ul", "plain-list");
     for (const queue of data.queues) {
       const li = el("li", "dash-row");
-      const a = el("a", null, queue.name);
-      a.href = `#/queue/${queue.id}`;
+      const a = el("a", null, queue.name, { href: `#/queue/${queue.id}` });
       li.append(a, el("span", "count", String(queue.count)));
       queueList.append(li);
     }

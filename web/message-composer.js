@@ -1,30 +1,22 @@
-// <message-composer>: write an email (rich text, To/Cc/Bcc, subject, attachments, signature
-// preview) or an SMS (consent dot, live segment count) to one prospect, with snippets.
-// Server errors are shown next to the field they name. Events (bubbling):
-// "composer-sent" {message}, "composer-conflict" {messages}, "composing" {composing}.
+// <message-composer>: an email or SMS to one prospect; server errors next to their fields.
+// Events: "composer-sent" {message}, "composer-conflict" {messages}, "composing" {composing}.
 
 import "/static/address-chips.js";
 import { ApiError, fieldErrors, get, post } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el, emit } from "/static/dom.js";
+import { CONSENT } from "/static/format.js";
 import { icon } from "/static/icons.js";
 import { safeFragment } from "/static/safe-html.js";
 
 const DEBOUNCE_MS = 300;
 const COMPOSING_IDLE_MS = 5000;
 const TOOLS = [
-  ["bold", "B", "Bold"],
-  ["italic", "I", "Italic"],
-  ["underline", "U", "Underline"],
-  ["strikeThrough", "S", "Strikethrough"],
-  ["insertUnorderedList", "•", "Bulleted list"],
-  ["insertOrderedList", "1.", "Numbered list"],
-  ["createLink", null, "Link"],
+  ["bold", "B", "Bold"], ["italic", "I", "Italic"], ["underline", "U", "Underline"],
+  ["strikeThrough", "S", "Strikethrough"], ["insertUnorderedList", "•", "Bulleted list"],
+  ["insertOrderedList", "1.", "Numbered list"], ["createLink", null, "Link"],
 ];
-const CONSENT_LABELS = { green: "Can text", red: "Opted out", grey: "Cannot text yet" };
 const SIGNATURE_LABELS = {
-  first_contact: "First-contact signature",
-  reply: "Reply signature",
-  "": "No signature",
+  first_contact: "First-contact signature", reply: "Reply signature", "": "No signature",
 };
 
 function debounce(fn, ms) {
@@ -39,12 +31,10 @@ function debounce(fn, ms) {
 
 function field(labelText, control, id) {
   const wrap = el("div", "field composer-field");
-  const label = el("label", null, labelText);
-  label.htmlFor = id;
   const error = el("p", "field-error");
   error.id = `${id}-error`;
-  error.setAttribute("aria-live", "polite");
-  wrap.append(label, control, error);
+  error.ariaLive = "polite";
+  wrap.append(el("label", null, labelText, { htmlFor: id }), control, error);
   return { wrap, error };
 }
 
@@ -58,7 +48,6 @@ export class MessageComposer extends HTMLElement {
     this.segmentsSoon = debounce(() => this.countSegments(), DEBOUNCE_MS);
   }
 
-  /** Set up for a thread; keeps nothing from the previous one. */
   setThread(thread) {
     this.thread = thread;
     this.previewSoon.cancel();
@@ -78,9 +67,7 @@ export class MessageComposer extends HTMLElement {
 
   build() {
     const prospect = this.prospect;
-    const form = el("form", "composer");
-    form.noValidate = true;
-    form.setAttribute("aria-label", `Write to ${prospect.name}`);
+    const form = el("form", "composer", null, { noValidate: true, ariaLabel: `Write to ${prospect.name}` });
     this.form = form;
     this.errors = {};
 
@@ -93,21 +80,16 @@ export class MessageComposer extends HTMLElement {
     const preferred = last === "sms" && canText ? "sms" : canEmail ? "email" : "sms";
     for (const [value, label, allowed] of [["email", "Email", canEmail], ["sms", "SMS", canText]]) {
       const option = el("label", "channel-option");
-      const input = el("input");
-      input.type = "radio";
-      input.name = "channel";
-      input.value = value;
-      input.disabled = !allowed;
-      input.checked = value === preferred;
+      const input = el("input", null, null, {
+        type: "radio", name: "channel", value, disabled: !allowed, checked: value === preferred,
+      });
       input.addEventListener("change", () => this.sync());
       option.append(input, ` ${label}`);
       if (!allowed) option.title = value === "sms" ? "No phone number" : "No email address";
       switcher.append(option);
     }
-    this.consent = el("span", "consent-dot consent-unknown");
-    this.consent.tabIndex = 0;
-    this.consent.setAttribute("role", "img");
-    this.consent.setAttribute("aria-label", "SMS consent: checking");
+    this.consent = el("span", "consent-dot consent-unknown", null, { tabIndex: 0, role: "img" });
+    this.consent.ariaLabel = "SMS consent: checking";
     this.consentText = el("span", "consent-text", "");
     const consentBox = el("span", "consent");
     consentBox.append(this.consent, this.consentText);
@@ -135,10 +117,9 @@ export class MessageComposer extends HTMLElement {
       emailBox.append(wrap);
     }
     this.chips = chips;
-    const copies = el("button", "link-button copies-toggle", "Cc/Bcc");
-    copies.type = "button";
-    copies.setAttribute("aria-expanded", "false");
-    copies.addEventListener("click", () => this.showCopies(copies.getAttribute("aria-expanded") !== "true"));
+    const copies = button("link-button copies-toggle", "Cc/Bcc", () =>
+      this.showCopies(copies.getAttribute("aria-expanded") !== "true"));
+    copies.ariaExpanded = "false";
     this.copiesToggle = copies;
     emailBox.querySelector(".field-to").append(copies);
     const subject = el("input");
@@ -159,48 +140,39 @@ export class MessageComposer extends HTMLElement {
     this.editor = el("div", "editor");
     this.editor.id = "composer-editor";
     this.editor.contentEditable = "true";
-    this.editor.setAttribute("role", "textbox");
-    this.editor.setAttribute("aria-multiline", "true");
-    this.editor.setAttribute("aria-label", "Message");
+    this.editor.role = "textbox";
+    this.editor.ariaMultiLine = "true";
+    this.editor.ariaLabel = "Message";
     this.editor.dataset.placeholder = `Write to ${prospect.first_name || prospect.name}…`;
     this.editor.addEventListener("input", () => this.edited());
     this.editor.addEventListener("keydown", (event) => this.editorKey(event));
-    this.textarea = el("textarea", "sms-body");
-    this.textarea.id = "composer-sms";
-    this.textarea.rows = 3;
-    this.textarea.setAttribute("aria-label", "Text message");
-    this.textarea.placeholder = `Text ${prospect.first_name || prospect.name}…`;
+    this.textarea = el("textarea", "sms-body", null, {
+      id: "composer-sms", rows: 3, ariaLabel: "Text message",
+      placeholder: `Text ${prospect.first_name || prospect.name}…`,
+    });
     this.textarea.addEventListener("input", () => this.edited());
     this.textarea.addEventListener("keydown", (event) => this.editorKey(event));
-    this.errors.body = el("p", "field-error");
-    this.errors.body.setAttribute("aria-live", "polite");
+    this.errors.body = el("p", "field-error", null, { ariaLive: "polite" });
 
-    this.files = el("input");
-    this.files.type = "file";
-    this.files.multiple = true;
+    this.files = el("input", null, null, { type: "file", multiple: true });
     this.files.id = "composer-files";
     this.files.className = "visually-hidden";
     this.files.addEventListener("change", () => this.showFiles());
-    const attach = el("label", "button quiet attach-button", "Attach files");
-    attach.htmlFor = "composer-files";
+    const attach = el("label", "button quiet attach-button", "Attach files", { htmlFor: "composer-files" });
     this.fileList = el("ul", "file-list");
     this.errors.attachments = el("p", "field-error");
     this.attachRow = el("div", "attach-row");
     this.attachRow.append(this.files, attach);
 
     this.signature = el("details", "signature-preview");
-    const summary = el("summary", null, "Signature");
     this.signatureBody = el("div", "signature-body rich");
-    this.signature.append(summary, this.signatureBody);
+    this.signature.append(el("summary", null, "Signature"), this.signatureBody);
     this.signature.addEventListener("toggle", () => this.signature.open && this.preview());
 
     const actions = el("div", "composer-actions");
-    this.notice = el("p", "form-error composer-notice");
-    this.notice.setAttribute("role", "alert");
-    this.hint = el("span", "composer-hint");
-    this.hint.setAttribute("aria-live", "polite");
-    this.sendButton = el("button", "button primary", "Send");
-    this.sendButton.type = "submit";
+    this.notice = el("p", "form-error composer-notice", null, { role: "alert" });
+    this.hint = el("span", "composer-hint", null, { ariaLive: "polite" });
+    this.sendButton = el("button", "button primary", "Send", { type: "submit" });
     actions.append(this.attachRow, this.signature, this.hint, this.sendButton);
 
     form.append(top, emailBox, this.toolbar, this.editor, this.textarea, this.errors.body,
@@ -216,7 +188,7 @@ export class MessageComposer extends HTMLElement {
   }
 
   showCopies(open) {
-    this.copiesToggle.setAttribute("aria-expanded", String(open));
+    this.copiesToggle.ariaExpanded = String(open);
     for (const kind of ["cc", "bcc"]) {
       this.emailBox.querySelector(`.field-${kind}`).hidden = !open;
     }
@@ -224,15 +196,13 @@ export class MessageComposer extends HTMLElement {
   }
 
   buildToolbar() {
-    const bar = el("div", "toolbar");
-    bar.setAttribute("role", "toolbar");
-    bar.setAttribute("aria-label", "Formatting");
+    const bar = el("div", "toolbar", null, { role: "toolbar", ariaLabel: "Formatting" });
     bar.setAttribute("aria-controls", "composer-editor");
     for (const [command, text, label] of TOOLS) {
       const button = el("button", `tool tool-${command}`, text ?? undefined);
       if (text === null) button.append(icon("link"));
       button.type = "button";
-      button.setAttribute("aria-label", label);
+      button.ariaLabel = label;
       button.title = label;
       // Keep the selection in the editor while clicking.
       button.addEventListener("mousedown", (event) => event.preventDefault());
@@ -258,22 +228,19 @@ export class MessageComposer extends HTMLElement {
     const box = el("div", "snippets");
     const select = el("select", "snippet-select");
     select.id = "composer-snippet";
-    select.setAttribute("aria-label", "Insert a snippet");
+    select.ariaLabel = "Insert a snippet";
     select.append(new Option("Snippets…", ""));
     select.addEventListener("change", () => this.previewSnippet(select.value));
     this.snippetSelect = select;
-    this.snippetPreview = el("div", "snippet-preview");
-    this.snippetPreview.hidden = true;
+    this.snippetPreview = el("div", "snippet-preview", null, { hidden: true });
     box.append(select, this.snippetPreview);
     return box;
   }
 
   async loadSnippets() {
     const conversation = this.conversationId;
-    let snippets;
-    try {
-      snippets = await get("/api/snippets");
-    } catch {
+    const snippets = await get("/api/snippets").catch(() => null);
+    if (!snippets) {
       this.snippetPicker.hidden = true;
       return;
     }
@@ -298,12 +265,8 @@ export class MessageComposer extends HTMLElement {
     const preview = this.snippetPreview;
     const text = el("p", "snippet-text", rendered.text);
     const actions = el("div", "snippet-actions");
-    const insert = el("button", "button small primary", "Insert");
-    insert.type = "button";
-    insert.addEventListener("click", () => this.insertSnippet(rendered));
-    const cancel = el("button", "button small quiet", "Cancel");
-    cancel.type = "button";
-    cancel.addEventListener("click", () => {
+    const insert = button("button small primary", "Insert", () => this.insertSnippet(rendered));
+    const cancel = button("button small quiet", "Cancel", () => {
       preview.hidden = true;
       this.snippetSelect.value = "";
       this.snippetSelect.focus();
@@ -344,12 +307,8 @@ export class MessageComposer extends HTMLElement {
 
   async loadConsent() {
     const prospectId = this.prospect.id;
-    let status;
-    try {
-      status = await get(`/api/prospects/${prospectId}/sms`);
-    } catch {
-      return;
-    }
+    const status = await get(`/api/prospects/${prospectId}/sms`).catch(() => null);
+    if (!status) return;
     if (!this.prospect || this.prospect.id !== prospectId) return;
     this.showConsent(status);
   }
@@ -358,10 +317,10 @@ export class MessageComposer extends HTMLElement {
     this.sms = status;
     const colour = status.status;
     this.consent.className = `consent-dot consent-${colour}`;
-    const meaning = `${CONSENT_LABELS[colour] || colour}: ${status.reason}`;
+    const meaning = `${CONSENT[colour] || colour}: ${status.reason}`;
     this.consent.title = meaning;
-    this.consent.setAttribute("aria-label", `SMS consent ${colour}. ${meaning}`);
-    this.consentText.textContent = CONSENT_LABELS[colour] || colour;
+    this.consent.ariaLabel = `SMS consent ${colour}. ${meaning}`;
+    this.consentText.textContent = CONSENT[colour] || colour;
     this.sync();
   }
 
@@ -410,7 +369,7 @@ export class MessageComposer extends HTMLElement {
   setComposing(composing) {
     if (composing === this.composing) return;
     this.composing = composing;
-    this.dispatchEvent(new CustomEvent("composing", { detail: { composing }, bubbles: true }));
+    emit(this, "composing", { composing });
   }
 
   async countSegments() {
@@ -463,10 +422,9 @@ export class MessageComposer extends HTMLElement {
     delete this.notice.dataset.kind;
   }
 
-  /** The problem's messages next to their fields; whatever matches none goes to the notice. */
   showErrors(exc) {
     const fields = fieldErrors(exc);
-    // A refusal about the whole send may still name one field (`field` beside `detail`).
+    // A refusal of the whole send may name one field (`field` beside `detail`).
     if (!Object.keys(fields).length && exc instanceof ApiError && typeof exc.problem.field === "string") {
       fields[exc.problem.field] = exc.detail;
     }
@@ -482,7 +440,7 @@ export class MessageComposer extends HTMLElement {
         continue;
       }
       const chips = this.chips[key];
-      // Which chip: the index the field names, else every address the message mentions.
+      // The chip at the field's index, else each address the message names.
       const indexes = match[2] !== undefined
         ? [Number(match[2])]
         : chips.value.flatMap((a, i) => (message.toLowerCase().includes(a.toLowerCase()) ? [i] : []));
@@ -559,7 +517,7 @@ export class MessageComposer extends HTMLElement {
       this.sendButton.textContent = "Send";
     }
     this.reset();
-    this.dispatchEvent(new CustomEvent("composer-sent", { detail: { message }, bubbles: true }));
+    emit(this, "composer-sent", { message });
   }
 
   reset() {
@@ -577,7 +535,6 @@ export class MessageComposer extends HTMLElement {
     clearTimeout(this.composingTimer);
   }
 
-  /** Put the caret in the body (the "r" shortcut). */
   focusBody() {
     (this.channel === "sms" ? this.textarea : this.editor).focus();
   }

@@ -1,18 +1,12 @@
-// One message in a thread: who, when, which channel and direction, the body (sanitized HTML or
-// text), the quoted history on request, held-back remote images, attachments and delivery.
+// One message in a thread: author, channel, body, quoted text, images, attachments, delivery.
 
-import { el, hiddenText } from "/static/dom.js";
+import { button, el, hiddenText } from "/static/dom.js";
 import { CHANNEL_LABELS, fullTime } from "/static/format.js";
 import { safeFragment } from "/static/safe-html.js";
 
 export const STATUS_LABELS = {
-  received: "Received",
-  queued: "Queued",
-  sending: "Sending…",
-  sent: "Sent",
-  delivered: "Delivered",
-  failed: "Not delivered",
-  bounced: "Bounced",
+  received: "Received", queued: "Queued", sending: "Sending…", sent: "Sent",
+  delivered: "Delivered", failed: "Not delivered", bounced: "Bounced",
 };
 const OUTCOME_LABELS = { sent: "accepted", deferred: "delayed, retrying", failed: "refused" };
 const KIND_LABELS = { to: "To", cc: "Cc", bcc: "Bcc" };
@@ -59,12 +53,10 @@ function authorLine(message, prospect) {
     meta.append(el("span", "tag participant", "CC participant"));
   }
   const direction = el("span", `direction ${message.direction}`, inbound ? "↙ in" : "↗ out");
-  direction.setAttribute("aria-hidden", "true");
+  direction.ariaHidden = "true";
   meta.append(el("span", `tag channel-${message.channel}`, CHANNEL_LABELS[message.channel]), direction);
   if (message.is_automatic) meta.append(el("span", "tag", "Automatic"));
-  const time = el("time", "message-time", fullTime(message.created_at));
-  time.dateTime = message.created_at;
-  meta.append(time);
+  meta.append(el("time", "message-time", fullTime(message.created_at), { dateTime: message.created_at }));
   return meta;
 }
 
@@ -81,10 +73,9 @@ function addressLine(message) {
 function attachmentList(message) {
   if (!message.attachments?.length) return null;
   const list = el("ul", "attachments");
-  list.setAttribute("aria-label", "Attachments");
+  list.ariaLabel = "Attachments";
   for (const file of message.attachments) {
-    const a = el("a", "attachment", file.filename || "attachment");
-    a.href = `/api/attachments/${file.id}`;
+    const a = el("a", "attachment", file.filename || "attachment", { href: `/api/attachments/${file.id}` });
     a.append(el("span", "attachment-size", ` ${sizeLabel(file.size)}`));
     const li = el("li");
     li.append(a);
@@ -103,7 +94,7 @@ function delivery(message) {
   const notable = outcomes.filter((o) => o.status !== "sent");
   if (outcomes.length > 1 || notable.length) {
     const list = el("ul", "outcomes");
-    list.setAttribute("aria-label", "Delivery per recipient");
+    list.ariaLabel = "Delivery per recipient";
     for (const o of outcomes) {
       const li = el("li", `outcome outcome-${o.status}`);
       li.textContent = `${KIND_LABELS[o.kind] || o.kind} ${o.address}: ${OUTCOME_LABELS[o.status] || o.status}`;
@@ -122,7 +113,6 @@ function loadImages(li) {
   }
 }
 
-/** The <li> for a message; `prospect` names CC participants. */
 export function messageItem(message, prospect) {
   const li = el("li", `message ${message.direction} channel-${message.channel}`);
   li.dataset.id = String(message.id);
@@ -138,23 +128,19 @@ export function messageItem(message, prospect) {
   li.append(current);
   const tools = el("div", "message-tools");
   if (hasQuote(message)) {
-    const toggle = el("button", "link-button", "Show quoted text");
-    toggle.type = "button";
-    toggle.setAttribute("aria-expanded", "false");
-    toggle.addEventListener("click", () => {
+    const toggle = button("link-button", "Show quoted text", () => {
       const full = toggle.getAttribute("aria-expanded") !== "true";
       const next = body(message, full);
       current.replaceWith(next);
       current = next;
-      toggle.setAttribute("aria-expanded", String(full));
+      toggle.ariaExpanded = String(full);
       toggle.textContent = full ? "Hide quoted text" : "Show quoted text";
       syncImages();
     });
+    toggle.ariaExpanded = "false";
     tools.append(toggle);
   }
-  const images = el("button", "link-button", "Load images");
-  images.type = "button";
-  images.addEventListener("click", () => {
+  const images = button("link-button", "Load images", () => {
     li.dataset.imagesLoaded = "true";
     loadImages(li);
     images.hidden = true;
@@ -175,7 +161,7 @@ export function messageItem(message, prospect) {
   return li;
 }
 
-/** A cheap fingerprint: redraw a message only when something shown about it changed. */
+/** Redrawn only when this changes. */
 export function messageKey(message) {
   return [
     message.status,

@@ -1,8 +1,7 @@
-// "New": find a prospect (or add one) and open their conversation with the composer ready.
-// Every prospect has exactly one conversation, so starting one is opening it to write.
+// "New": find or add a prospect and open their (one) conversation with the composer ready.
 
 import { ApiError, fieldErrors, get, post } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el } from "/static/dom.js";
 
 const $ = (id) => document.getElementById(id);
 let searchTimer = null;
@@ -20,20 +19,13 @@ async function find() {
     results.replaceChildren();
     return;
   }
-  let prospects;
-  try {
-    prospects = await get(`/api/prospects?${new URLSearchParams({ q })}`);
-  } catch {
-    return;
-  }
-  if ($("find-q").value.trim() !== q) return;
+  const prospects = await get(`/api/prospects?${new URLSearchParams({ q })}`).catch(() => null);
+  if (!prospects || $("find-q").value.trim() !== q) return;
   const items = prospects.slice(0, 8).map((p) => {
     const li = el("li");
-    const button = el("button", "find-result", p.name);
-    button.type = "button";
-    button.append(el("span", "muted", ` ${[...p.emails, ...p.phones.map((x) => x.e164)].slice(0, 2).join(" · ")}`));
-    button.addEventListener("click", () => openConversation(p.conversation_id));
-    li.append(button);
+    const pick = button("find-result", p.name, () => openConversation(p.conversation_id));
+    pick.append(el("span", "muted", ` ${[...p.emails, ...p.phones.map((x) => x.e164)].slice(0, 2).join(" · ")}`));
+    li.append(pick);
     return li;
   });
   if (!items.length) items.push(el("li", "muted", "No one matches. Add them below."));

@@ -1,8 +1,7 @@
-// <notification-bell>: the unread count and a list of my notifications; and toast(), a short
-// live message in the corner (a reply arrived) that links to where it happened.
+// <notification-bell>: unread count and my notifications; toast(): a live notice with a link.
 
 import { get, post } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el } from "/static/dom.js";
 import { shortTime } from "/static/format.js";
 import { icon } from "/static/icons.js";
 
@@ -11,15 +10,13 @@ const TOAST_MS = 6000;
 export function toast(title, body, href) {
   const region = document.getElementById("toasts");
   const item = el("div", "toast");
-  item.setAttribute("role", "status");
+  item.role = "status";
   const link = el("a", "toast-title", title);
   if (href) link.href = href;
   item.append(link);
   if (body) item.append(el("p", "toast-body", body));
-  const close = el("button", "toast-close", "×");
-  close.type = "button";
-  close.setAttribute("aria-label", "Dismiss");
-  close.addEventListener("click", () => item.remove());
+  const close = button("toast-close", "×", () => item.remove());
+  close.ariaLabel = "Dismiss";
   item.append(close);
   region.append(item);
   let timer = setTimeout(() => item.remove(), TOAST_MS);
@@ -40,21 +37,17 @@ export class NotificationBell extends HTMLElement {
 
   connectedCallback() {
     if (this.button) return;
-    this.button = el("button", "button quiet bell");
-    this.button.type = "button";
-    this.button.setAttribute("aria-expanded", "false");
+    this.button = button("button quiet bell");
+    this.button.ariaExpanded = "false";
     this.button.setAttribute("aria-controls", "notification-list");
     this.icon = icon("bell", "bell-icon");
-    this.badge = el("span", "badge");
-    this.badge.setAttribute("aria-hidden", "true");
+    this.badge = el("span", "badge", null, { ariaHidden: "true" });
     this.label = el("span", "visually-hidden");
     this.button.append(this.icon, this.badge, this.label);
     this.button.addEventListener("click", () => this.toggle());
-    this.panel = el("div", "notification-panel");
-    this.panel.id = "notification-list";
-    this.panel.hidden = true;
-    this.panel.setAttribute("role", "region");
-    this.panel.setAttribute("aria-label", "Notifications");
+    this.panel = el("div", "notification-panel", null, { id: "notification-list", hidden: true });
+    this.panel.role = "region";
+    this.panel.ariaLabel = "Notifications";
     this.panel.addEventListener("keydown", (event) => {
       if (event.key === "Escape") this.close(true);
     });
@@ -73,14 +66,12 @@ export class NotificationBell extends HTMLElement {
     this.render();
   }
 
-  /** A notification.created frame. */
   added(notification) {
     this.items = [notification, ...this.items.filter((n) => n.id !== notification.id)];
     if (!notification.read) this.unread++;
     this.render();
   }
 
-  /** A notification.read frame. */
   markedRead(id, unreadCount) {
     const item = this.items.find((n) => n.id === id);
     if (item) item.read = true;
@@ -118,7 +109,7 @@ export class NotificationBell extends HTMLElement {
 
   async open() {
     this.panel.hidden = false;
-    this.button.setAttribute("aria-expanded", "true");
+    this.button.ariaExpanded = "true";
     this.render();
     await this.load();
     this.panel.querySelector("a")?.focus();
@@ -127,7 +118,7 @@ export class NotificationBell extends HTMLElement {
   close(returnFocus) {
     if (this.panel.hidden) return false;
     this.panel.hidden = true;
-    this.button.setAttribute("aria-expanded", "false");
+    this.button.ariaExpanded = "false";
     if (returnFocus) this.button.focus();
     return true;
   }

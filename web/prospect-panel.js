@@ -1,19 +1,13 @@
-// <prospect-panel>: who the prospect is, their phones and whether each takes texts, their
-// leads (follow-up status, dealer) and their tasks (add, complete) with the outstanding count.
+// <prospect-panel>: details, phones with SMS consent, leads, and tasks (add, complete).
 
 import { ApiError, get, post } from "/static/api.js";
-import { el } from "/static/dom.js";
-import { FOLLOW_UP, formatPhone, shortTime } from "/static/format.js";
-
-const KINDS = { prospect: "Prospect", customer: "Customer", service_customer: "Service customer" };
-const CONSENT = { green: "Can text", red: "Opted out", grey: "Cannot text yet" };
+import { button, el, emit } from "/static/dom.js";
+import { CONSENT, FOLLOW_UP, formatPhone, KINDS, shortTime } from "/static/format.js";
 
 function section(title, id) {
   const box = el("section", "panel-section");
-  const heading = el("h3", null, title);
-  heading.id = id;
   box.setAttribute("aria-labelledby", id);
-  box.append(heading);
+  box.append(el("h3", null, title, { id }));
   return box;
 }
 
@@ -32,7 +26,7 @@ export class ProspectPanel extends HTMLElement {
   }
 
   connectedCallback() {
-    this.setAttribute("aria-label", "Prospect");
+    this.ariaLabel = "Prospect";
     if (!this.prospect) this.replaceChildren();
   }
 
@@ -50,9 +44,8 @@ export class ProspectPanel extends HTMLElement {
     this.leads = section("Leads", "panel-leads");
     this.tasks = section("Tasks", "panel-tasks");
     this.renderDetails(prospect);
-    const close = el("button", "button quiet panel-close", "Close details");
-    close.type = "button";
-    close.addEventListener("click", () => this.dispatchEvent(new CustomEvent("toggle-details", { bubbles: true })));
+    const close = button("button quiet panel-close", "Close details", () =>
+      emit(this, "toggle-details"));
     this.replaceChildren(close, this.details, this.phones, this.leads, this.tasks);
     await Promise.all([
       this.loadPhones(generation),
@@ -61,7 +54,6 @@ export class ProspectPanel extends HTMLElement {
     ]);
   }
 
-  /** Reload the parts an event says changed. */
   refresh(what) {
     if (!this.prospect) return;
     const generation = this.generation;
@@ -95,8 +87,7 @@ export class ProspectPanel extends HTMLElement {
     box.replaceChildren(box.firstElementChild);
     if (status) {
       const line = el("p", "consent-line");
-      const dot = el("span", `consent-dot consent-${status.status}`);
-      dot.setAttribute("aria-hidden", "true");
+      const dot = el("span", `consent-dot consent-${status.status}`, null, { ariaHidden: "true" });
       line.append(dot, ` SMS: ${CONSENT[status.status]} — ${status.reason}`);
       box.append(line);
     }
@@ -119,13 +110,8 @@ export class ProspectPanel extends HTMLElement {
 
   async loadLeads(generation) {
     const box = this.leads;
-    let leads;
-    try {
-      leads = await get(`/api/prospects/${this.prospect.id}/leads`);
-    } catch {
-      return;
-    }
-    if (generation !== this.generation) return;
+    const leads = await get(`/api/prospects/${this.prospect.id}/leads`).catch(() => null);
+    if (!leads || generation !== this.generation) return;
     box.replaceChildren(box.firstElementChild);
     if (!leads.length) {
       box.append(el("p", "muted", "No leads."));
@@ -147,13 +133,8 @@ export class ProspectPanel extends HTMLElement {
   async loadTasks(generation) {
     const box = this.tasks;
     const params = new URLSearchParams({ prospect_id: String(this.prospect.id), assignee: "any", status: "all", limit: "50" });
-    let page;
-    try {
-      page = await get(`/api/tasks?${params}`);
-    } catch {
-      return;
-    }
-    if (generation !== this.generation) return;
+    const page = await get(`/api/tasks?${params}`).catch(() => null);
+    if (!page || generation !== this.generation) return;
     const open = page.items.filter((t) => t.status !== "complete").length;
     const heading = box.firstElementChild;
     heading.textContent = open ? `Tasks (${open} open)` : "Tasks";
@@ -168,9 +149,7 @@ export class ProspectPanel extends HTMLElement {
   taskItem(task) {
     const li = el("li", `task task-${task.status}`);
     const label = el("label", "task-check");
-    const box = el("input");
-    box.type = "checkbox";
-    box.checked = task.status === "complete";
+    const box = el("input", null, null, { type: "checkbox", checked: task.status === "complete" });
     box.addEventListener("change", () => this.setDone(task, box));
     label.append(box, el("span", "task-text", task.description));
     const due = el("span", "task-due", task.status === "overdue" ? `Overdue · ${shortTime(task.due_at)}` : `Due ${shortTime(task.due_at)}`);
@@ -193,24 +172,17 @@ export class ProspectPanel extends HTMLElement {
   taskForm() {
     const form = el("form", "task-form");
     form.noValidate = true;
-    const text = el("input");
-    text.id = "task-description";
-    text.required = true;
-    text.maxLength = 500;
-    text.placeholder = "Call back about the trade-in";
-    const textLabel = el("label", null, "New task");
-    textLabel.htmlFor = text.id;
+    const text = el("input", null, null, {
+      id: "task-description", required: true, maxLength: 500, placeholder: "Call back about the trade-in",
+    });
+    const textLabel = el("label", null, "New task", { htmlFor: text.id });
     const due = el("input");
     due.id = "task-due";
     due.type = "datetime-local";
     due.value = tomorrowAtNine();
-    const dueLabel = el("label", null, "Due");
-    dueLabel.htmlFor = due.id;
-    const error = el("p", "field-error");
-    error.setAttribute("aria-live", "polite");
-    const add = el("button", "button small", "Add task");
-    add.type = "submit";
-    form.append(textLabel, text, dueLabel, due, error, add);
+    const error = el("p", "field-error", null, { ariaLive: "polite" });
+    const add = el("button", "button small", "Add task", { type: "submit" });
+    form.append(textLabel, text, el("label", null, "Due", { htmlFor: due.id }), due, error, add);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const description = text.value.trim();

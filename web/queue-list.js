@@ -1,8 +1,7 @@
-// <queue-list>: the leads in one lead queue (a saved view), in its sort. Each lead opens its
-// prospect's conversation with the composer ready: that is how a conversation is started.
+// <queue-list>: one lead queue's leads; each opens its conversation with the composer ready.
 
 import { ApiError, get } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el } from "/static/dom.js";
 import { FOLLOW_UP, shortTime } from "/static/format.js";
 
 
@@ -19,11 +18,9 @@ export class QueueList extends HTMLElement {
     if (this.list) return;
     this.list = el("ul", "conversations leads");
     this.status = el("p", "list-status");
-    this.status.setAttribute("role", "status");
-    this.more = el("button", "button load-more", "Load more");
-    this.more.type = "button";
+    this.status.role = "status";
+    this.more = button("button load-more", "Load more", () => this.fetchPage());
     this.more.hidden = true;
-    this.more.addEventListener("click", () => this.fetchPage());
     this.replaceChildren(this.list, this.status, this.more);
   }
 
@@ -79,9 +76,7 @@ export class QueueList extends HTMLElement {
     if (lead.conversation_id === this.selectedId) a.setAttribute("aria-current", "true");
     const top = el("span", "conversation-top");
     top.append(el("span", "conversation-name", lead.prospect_name));
-    const time = el("time", "conversation-time", shortTime(lead.created_at));
-    time.dateTime = lead.created_at;
-    top.append(time);
+    top.append(el("time", "conversation-time", shortTime(lead.created_at), { dateTime: lead.created_at }));
     const more = el("span", "conversation-preview",
       [lead.lead_type, lead.source, lead.dealer && `Dealer: ${lead.dealer}`].filter(Boolean).join(" · "));
     const tags = el("span", "conversation-tags");

@@ -1,12 +1,10 @@
-// The websocket to /ws: hello with the last sequence this tab saw, replay, then live frames.
-// It reconnects by itself with backoff and jitter, keeps the connection alive with pings, and
-// tells the app its state ("connecting", "live", "offline") so the header can show it.
+// The websocket: resume from this tab's last seq, reconnect with backoff and jitter, ping.
 
 const SEQ_KEY = "inbox.seq";
 const PING_MS = 25_000;
 const PONG_TIMEOUT_MS = 10_000;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15000];
-// The server closes for these on purpose: no session (4401) or a foreign origin (4403).
+// No session (4401) or a foreign origin (4403): retrying would not help.
 const FATAL_CODES = new Set([4401, 4403]);
 
 function storedSeq() {
@@ -18,14 +16,8 @@ function storedSeq() {
   }
 }
 
-/**
- * Events (all CustomEvents on this EventTarget):
- * - "state": detail {state}
- * - "ready": detail {seq, initial} after the replay (initial: the first since the page loaded)
- * - "resync": detail {seq, reason}: reload everything
- * - "event": detail is the event frame ({type, seq, at, data}), never twice for one seq
- * - "presence": detail is a presence.updated frame
- */
+// Events: "state" {state}, "ready" {seq, initial}, "resync" (reload everything), "event"
+// (a frame, once per seq), "presence" (a presence.updated frame), "signed-out".
 export class Realtime extends EventTarget {
   constructor(url = null) {
     super();
@@ -41,7 +33,7 @@ export class Realtime extends EventTarget {
     this.retryTimer = null;
     this.presence = { conversation_id: null, composing: false };
     window.addEventListener("online", () => this.reconnectNow());
-    // A socket over a network that went away can look open for minutes; start over at once.
+    // A socket on a network that went away can look open for minutes.
     window.addEventListener("offline", () => this.abandon());
   }
 
@@ -110,7 +102,7 @@ export class Realtime extends EventTarget {
     try {
       sessionStorage.setItem(SEQ_KEY, String(seq));
     } catch {
-      // Private mode without storage: this tab still resumes while the page lives.
+      // No storage (private mode): resume from memory while the page lives.
     }
   }
 
@@ -127,7 +119,6 @@ export class Realtime extends EventTarget {
     this.retry();
   }
 
-  /** Give up on the current socket now (its close may take long to arrive) and retry. */
   abandon() {
     const socket = this.socket;
     if (!socket) return;
@@ -158,7 +149,6 @@ export class Realtime extends EventTarget {
       if (this.socket?.readyState !== WebSocket.OPEN) return;
       this.socket.send(JSON.stringify({ type: "ping", nonce: String(Date.now()) }));
       clearTimeout(this.pongTimer);
-      // A socket that stopped answering is dead even if the browser has not noticed.
       this.pongTimer = setTimeout(() => this.abandon(), PONG_TIMEOUT_MS);
     }, PING_MS);
   }
@@ -168,7 +158,6 @@ export class Realtime extends EventTarget {
     clearTimeout(this.pongTimer);
   }
 
-  /** What this tab has open and whether a reply is being written. */
   setPresence(conversationId, composing = false) {
     const next = { conversation_id: conversationId, composing: Boolean(composing) };
     if (

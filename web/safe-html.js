@@ -1,11 +1,5 @@
-// HTML from the server is sanitized there (nh3) before it is stored. It is cleaned again here
-// before it touches the page, as defence in depth: parsed inert in a <template> (no scripts
-// run, nothing loads), then every element and attribute not on a short list is dropped.
-//
-// Why not a sandboxed iframe per message: a thread of 1,000 messages would mean 1,000
-// documents, each sized by script, far over the 150 ms budget for opening a thread; the CSP
-// (no inline script, images only from us) already keeps email markup from running or calling
-// out, and this allowlist keeps its structure from styling or spoofing the app.
+// Server-sanitized HTML cleaned again (defence in depth): parsed inert in a <template>, then
+// every element and attribute off a short list dropped. (No iframe per message: see README.)
 
 const ALLOWED = new Set(
   (
@@ -14,18 +8,14 @@ const ALLOWED = new Set(
     "sub sup table tbody td tfoot th thead tr u ul"
   ).split(" "),
 );
-// Elements dropped with everything inside them (the rest are unwrapped: their text stays).
+// Dropped with their content; other unknown elements are unwrapped.
 const DROP = new Set(["script", "style", "template", "iframe", "object", "embed", "svg", "math", "head", "title", "form"]);
 const ATTRIBUTES = {
-  a: ["href", "title"],
-  img: ["src", "alt", "width", "height", "data-src"],
-  td: ["colspan", "rowspan"],
-  th: ["colspan", "rowspan"],
-  ol: ["start"],
+  a: ["href", "title"], img: ["src", "alt", "width", "height", "data-src"],
+  td: ["colspan", "rowspan"], th: ["colspan", "rowspan"], ol: ["start"],
   "*": ["dir", "lang", "title"],
 };
 const SAFE_HREF = /^(https?:|mailto:|#)/i;
-// Our own attachments (inline images are linked to them by the server) and data: images.
 const SAFE_SRC = /^(\/api\/attachments\/\d+|data:image\/(png|jpe?g|gif|webp);)/i;
 const REMOTE = /^https?:\/\//i;
 
@@ -44,7 +34,7 @@ function cleanAttributes(node) {
   if (tag === "img") {
     const src = node.getAttribute("src") || "";
     if (REMOTE.test(src)) {
-      // Held back like the server does: the reader opts in with "load images".
+      // Held back until the reader asks ("load images").
       node.setAttribute("data-src", src);
       node.removeAttribute("src");
     } else if (src && !SAFE_SRC.test(src)) {
@@ -75,7 +65,7 @@ function clean(parent) {
 
 const template = document.createElement("template");
 
-/** A fragment of safe DOM nodes from sanitized HTML; `remoteImages` counts held-back images. */
+/** `remoteImages` counts held-back images. */
 export function safeFragment(html) {
   template.innerHTML = html;
   const fragment = template.content;
@@ -86,10 +76,7 @@ export function safeFragment(html) {
   return { fragment: result, remoteImages: held };
 }
 
-/**
- * Search highlights: the server escapes the text and adds <b> around matches. Rebuild only text
- * and <b>, so whatever else might sneak in shows as the characters it is.
- */
+/** Search highlights: escaped text with <b> around matches; only text and <b> are rebuilt. */
 export function highlighted(html) {
   const out = document.createDocumentFragment();
   const parts = String(html).split(/(<b>|<\/b>)/);

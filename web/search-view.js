@@ -1,21 +1,15 @@
-// <search-view>: the message search grid. The filters live in the address (#/search?q=...), so a
-// search can be bookmarked and Back works; results page by cursor; Export downloads the CSV of
-// the same filters. Matches come bold from the server's escaped snippets (see safe-html.js).
+// <search-view>: the search grid; its filters live in the address, so Back and bookmarks work.
 
 import { ApiError, get } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { button, el, grid } from "/static/dom.js";
 import { CHANNEL_LABELS, fullTime } from "/static/format.js";
 import { highlighted } from "/static/safe-html.js";
 
 const FIELDS = [
-  ["q", "Keywords", "search", 'words, "exact phrase", -exclude'],
-  ["date_from", "From", "date"],
-  ["date_to", "To", "date"],
-  ["first_name", "First name", "text"],
-  ["last_name", "Last name", "text"],
-  ["email", "Email", "text"],
-  ["mobile_phone", "Mobile phone", "tel"],
-  ["home_phone", "Home phone", "tel"],
+  ["q", "Keywords", "search", 'words, "exact phrase", -exclude'], ["date_from", "From", "date"],
+  ["date_to", "To", "date"], ["first_name", "First name", "text"],
+  ["last_name", "Last name", "text"], ["email", "Email", "text"],
+  ["mobile_phone", "Mobile phone", "tel"], ["home_phone", "Home phone", "tel"],
   ["work_phone", "Work phone", "tel"],
 ];
 const SELECTS = [
@@ -26,33 +20,21 @@ const SELECTS = [
 export class SearchView extends HTMLElement {
   connectedCallback() {
     if (this.form) return;
-    const heading = el("h1", "pane-title", "Messages");
-    heading.id = "search-title";
+    const heading = el("h1", "pane-title", "Messages", { id: "search-title" });
     this.setAttribute("aria-labelledby", "search-title");
-    const form = el("form", "search-form");
-    form.setAttribute("role", "search");
-    form.noValidate = true;
+    const form = el("form", "search-form", null, { role: "search", noValidate: true });
     for (const [name, label, type, placeholder] of FIELDS) {
       const wrap = el("div", `field search-${name}`);
-      const input = el("input");
-      input.id = `search-${name}`;
-      input.name = name;
-      input.type = type;
+      const input = el("input", null, null, { id: `search-${name}`, name, type });
       if (placeholder) input.placeholder = placeholder;
-      const lab = el("label", null, label);
-      lab.htmlFor = input.id;
-      wrap.append(lab, input);
+      wrap.append(el("label", null, label, { htmlFor: input.id }), input);
       form.append(wrap);
     }
     for (const [name, label, options] of SELECTS) {
       const wrap = el("div", "field");
-      const select = el("select");
-      select.id = `search-${name}`;
-      select.name = name;
+      const select = el("select", null, null, { id: `search-${name}`, name });
       for (const [value, text] of options) select.append(new Option(text, value));
-      const lab = el("label", null, label);
-      lab.htmlFor = select.id;
-      wrap.append(lab, select);
+      wrap.append(el("label", null, label, { htmlFor: select.id }), select);
       form.append(wrap);
     }
     const actions = el("div", "search-actions");
@@ -69,24 +51,13 @@ export class SearchView extends HTMLElement {
     });
     this.form = form;
     this.status = el("p", "list-status");
-    this.status.setAttribute("role", "status");
-    const table = el("table", "grid search-grid");
-    const caption = el("caption", "visually-hidden", "Matching messages, newest first");
-    const head = el("thead");
-    const row = el("tr");
-    for (const title of ["Date", "Prospect", "Type", "Account", "Message"]) {
-      const th = el("th", null, title);
-      th.scope = "col";
-      row.append(th);
-    }
-    head.append(row);
-    this.body = el("tbody");
-    table.append(caption, head, this.body);
+    this.status.role = "status";
+    const table = grid("search-grid", "Matching messages, newest first",
+      ["Date", "Prospect", "Type", "Account", "Message"]);
+    this.body = table.tBodies[0];
     this.table = table;
-    this.more = el("button", "button load-more", "Load more");
-    this.more.type = "button";
+    this.more = button("button load-more", "Load more", () => this.fetch(false));
     this.more.hidden = true;
-    this.more.addEventListener("click", () => this.fetch(false));
     const scroller = el("div", "grid-scroll");
     scroller.append(table, this.status, this.more);
     this.replaceChildren(heading, form, scroller);
@@ -101,7 +72,6 @@ export class SearchView extends HTMLElement {
     return params;
   }
 
-  /** Show the search the address names (and run it when it has any filter). */
   async show(query) {
     const params = new URLSearchParams(query);
     for (const element of this.form.elements) {
@@ -122,7 +92,7 @@ export class SearchView extends HTMLElement {
 
   apiParams(params) {
     const out = new URLSearchParams(params);
-    // Dates in the form are whole local days; the API wants instants (to is exclusive).
+    // Local days to instants (to is exclusive).
     for (const [name, shift] of [["date_from", 0], ["date_to", 1]]) {
       const value = out.get(name);
       if (!value) continue;
@@ -155,9 +125,7 @@ export class SearchView extends HTMLElement {
   row(hit) {
     const tr = el("tr", `hit ${hit.direction}`);
     const date = el("td", "hit-date");
-    const time = el("time", null, fullTime(hit.date));
-    time.dateTime = hit.date;
-    date.append(time);
+    date.append(el("time", null, fullTime(hit.date), { dateTime: hit.date }));
     const who = el("td", "hit-prospect", hit.prospect_name);
     const type = el("td", "hit-type", `${CHANNEL_LABELS[hit.channel]} ${hit.direction === "inbound" ? "received" : "sent"}`);
     const account = el("td", "hit-account", hit.account_name || "—");

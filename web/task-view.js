@@ -1,7 +1,7 @@
 // <task-view>: the task grid (mine and open by default), each task completed in place.
 
 import { ApiError, get, post } from "/static/api.js";
-import { el } from "/static/dom.js";
+import { el, grid } from "/static/dom.js";
 import { fullTime } from "/static/format.js";
 
 const STATUS = { open: "Open", overdue: "Overdue", incomplete: "Not due yet", complete: "Done", all: "All" };
@@ -9,37 +9,24 @@ const STATUS = { open: "Open", overdue: "Overdue", incomplete: "Not due yet", co
 export class TaskView extends HTMLElement {
   connectedCallback() {
     if (this.body) return;
-    const heading = el("h1", "pane-title", "Tasks");
-    heading.id = "tasks-title";
+    const heading = el("h1", "pane-title", "Tasks", { id: "tasks-title" });
     this.setAttribute("aria-labelledby", "tasks-title");
     const filters = el("form", "grid-filters");
     const status = el("select");
     status.id = "tasks-status";
     for (const [value, text] of Object.entries(STATUS)) status.append(new Option(text, value));
-    const statusLabel = el("label", null, "Status");
-    statusLabel.htmlFor = status.id;
+    const statusLabel = el("label", null, "Status", { htmlFor: status.id });
     const who = el("select");
     who.id = "tasks-assignee";
     who.append(new Option("Mine", "me"), new Option("Everyone's", "any"));
-    const whoLabel = el("label", null, "Assigned to");
-    whoLabel.htmlFor = who.id;
     for (const select of [status, who]) select.addEventListener("change", () => this.load());
-    filters.append(statusLabel, status, whoLabel, who);
+    filters.append(statusLabel, status, el("label", null, "Assigned to", { htmlFor: who.id }), who);
     this.statusSelect = status;
     this.whoSelect = who;
     this.status = el("p", "list-status");
-    this.status.setAttribute("role", "status");
-    const table = el("table", "grid task-grid");
-    const head = el("thead");
-    const row = el("tr");
-    for (const title of ["Done", "Task", "Prospect", "Due", "Assignee"]) {
-      const th = el("th", null, title);
-      th.scope = "col";
-      row.append(th);
-    }
-    head.append(row);
-    this.body = el("tbody");
-    table.append(el("caption", "visually-hidden", "Tasks, soonest due first"), head, this.body);
+    this.status.role = "status";
+    const table = grid("task-grid", "Tasks, soonest due first", ["Done", "Task", "Prospect", "Due", "Assignee"]);
+    this.body = table.tBodies[0];
     const scroller = el("div", "grid-scroll");
     scroller.append(table, this.status);
     this.replaceChildren(heading, filters, scroller);
@@ -66,10 +53,8 @@ export class TaskView extends HTMLElement {
   row(task) {
     const tr = el("tr", `task task-${task.status}`);
     const done = el("td");
-    const box = el("input");
-    box.type = "checkbox";
-    box.checked = task.status === "complete";
-    box.setAttribute("aria-label", `Done: ${task.description}`);
+    const box = el("input", null, null, { type: "checkbox", checked: task.status === "complete" });
+    box.ariaLabel = `Done: ${task.description}`;
     box.addEventListener("change", async () => {
       box.disabled = true;
       try {
@@ -81,9 +66,7 @@ export class TaskView extends HTMLElement {
     });
     done.append(box);
     const prospect = el("td");
-    const link = el("a", null, task.prospect_name);
-    link.href = `#/all/${task.conversation_id}`;
-    prospect.append(link);
+    prospect.append(el("a", null, task.prospect_name, { href: `#/all/${task.conversation_id}` }));
     const due = el("td", "task-due", fullTime(task.due_at));
     if (task.status === "overdue") due.append(el("span", "tag overdue", " Overdue"));
     tr.append(done, el("td", null, task.description), prospect, due, el("td", null, task.assignee_name || "Nobody"));

@@ -493,17 +493,21 @@ async def test_the_shell_is_small_and_a_long_thread_opens_fast(
             await page.goto(f"{app.url}/#/{view}")
             await expect(page.locator(f"{element}-view")).to_be_visible()
         await page.goto(f"{app.url}/#/all")
-        await page.get_by_role("button", name="New").click()
+        await page.get_by_role("button", name="New", exact=True).click()
         await expect(page.get_by_role("dialog")).to_be_visible()
+        await page.keyboard.press("Escape")
+        await page.get_by_role("button", name="New queue").click()
+        await expect(page.locator("dialog.queue-dialog")).to_be_visible()
         await page.keyboard.press("Escape")
         await page.wait_for_load_state("networkidle")
         total = sum(sizes.values())
         print(
-            f"app shell: {shell / 1024:.1f} KiB first load; {len(sizes)} files, "
-            f"{total / 1024:.1f} KiB with every module, uncompressed"
+            f"app shell: {shell:,} bytes first load; {len(sizes)} files, "
+            f"{total:,} bytes with every module, uncompressed"
         )
+        # "Under 150 KB" read as decimal kilobytes, the stricter reading.
         assert shell < 150_000, sizes
-        assert total < 150 * 1024, sizes
+        assert total < 150_000, sizes
 
         prospect = await new_prospect(api, "Long", emails=[f"long.{tag()}@example.com"])
         await seed_messages(app, prospect["conversation_id"], 1000)
