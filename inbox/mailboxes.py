@@ -21,7 +21,7 @@ from inbox.events import event_batch, take_pending
 from inbox.models import InboundFailure, Mailbox
 from inbox.ports import StoredEvent
 from inbox.schemas import InboundMessage
-from inbox.threading import ThreadingContext, do_receive_email
+from inbox.threading import ThreadingContext, do_receive_email, do_receive_emails
 
 log = logging.getLogger(__name__)
 
@@ -184,15 +184,19 @@ async def do_ingest(
     The caller commits, then publishes `events`."""
     result = IngestResult()
     try:
-        # Most batches are all good mail: store them without a savepoint per message, and
-        # write their events together.
+        # Most batches are all good mail: store them without a savepoint per message, with
+        # the threading look-ups read for the whole batch and the rows and events written
+        # together.
         async with event_batch(session):
-            for _, inbound in batch:
-                read = await do_receive_email(
-                    session, inbound, context=context, store=store, timings=timings
-                )
-                result.stored += read is not None
-                result.duplicates += read is None
+            reads = await do_receive_emails(
+                session,
+                [inbound for _, inbound in batch],
+                context=context,
+                store=store,
+                timings=timings,
+            )
+        result.stored = sum(read is not None for read in reads)
+        result.duplicates = len(reads) - result.stored
         result.events.extend(take_pending(session))
     except Exception:
         await session.rollback()

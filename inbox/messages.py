@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
@@ -22,11 +23,16 @@ from inbox.models import (
     DeliveryStatus,
     Direction,
     Message,
+    Notification,
     OutboxJob,
     Prospect,
     utcnow,
 )
-from inbox.notifications import do_notify_reply
+from inbox.notifications import (
+    add_reply_notifications,
+    announce_notifications,
+    do_notify_reply,
+)
 from inbox.schemas import InboundMessage, MessageCreate, MessageRead
 
 
@@ -64,15 +70,19 @@ def _if_different(full: str | None, shown: str) -> str:
     return full if full and full != shown else ""
 
 
-async def _touch_conversation(
-    session: AsyncSession, conversation: Conversation, message: Message
-) -> None:
+def _touch(conversation: Conversation, message: Message) -> None:
     # Mail that arrives late (an outage, a re-scan) must not pull the conversation back in time.
     if message.created_at >= conversation.last_activity_at or conversation.last_message_id is None:
         conversation.last_message_id = message.id
         conversation.last_activity_at = message.created_at
         if not message.is_automatic:
             conversation.last_human_direction = message.direction
+
+
+async def _touch_conversation(
+    session: AsyncSession, conversation: Conversation, message: Message
+) -> None:
+    _touch(conversation, message)
     await session.flush()
 
 
@@ -217,27 +227,32 @@ async def _mark_read_to(
 async def _announce(
     session: AsyncSession, conversation: Conversation, message: Message
 ) -> MessageRead:
-    read = message_read(message)
-    audience = await staff_ids(session)
+    await _record_announcement(
+        session, await staff_ids(session), message, _conversation_payload(conversation, message)
+    )
+    return message_read(message)
+
+
+def _conversation_payload(conversation: Conversation, message: Message) -> dict[str, Any]:
+    return {
+        "conversation_id": conversation.id,
+        "needs_reply": conversation.last_human_direction is Direction.INBOUND,
+        "replied": conversation.last_human_direction is Direction.OUTBOUND,
+        "assignee_id": conversation.assignee_id,
+        "last_message_id": message.id,
+    }
+
+
+async def _record_announcement(
+    session: AsyncSession, audience: list[int], message: Message, conversation: dict[str, Any]
+) -> None:
     await record_event(
         session,
         audience,
         "message.created",
-        {"conversation_id": conversation.id, "message_id": message.id},
+        {"conversation_id": message.conversation_id, "message_id": message.id},
     )
-    await record_event(
-        session,
-        audience,
-        "conversation.updated",
-        {
-            "conversation_id": conversation.id,
-            "needs_reply": conversation.last_human_direction is Direction.INBOUND,
-            "replied": conversation.last_human_direction is Direction.OUTBOUND,
-            "assignee_id": conversation.assignee_id,
-            "last_message_id": message.id,
-        },
-    )
-    return read
+    await record_event(session, audience, "conversation.updated", conversation)
 
 
 async def do_record_inbound(
@@ -254,8 +269,20 @@ async def do_record_inbound(
     ):
         if value and await session.scalar(sa.select(Message.id).where(column == value)):
             return None
+    message = inbound_message(conversation_id, inbound, thread_rule=thread_rule)
+    session.add(message)
+    await session.flush()
+    await _touch_conversation(session, conversation, message)
+    read = await _announce(session, conversation, message)
+    if not message.is_automatic:
+        await do_notify_reply(session, conversation, message)
+    return read
+
+
+def inbound_message(conversation_id: int, inbound: InboundMessage, *, thread_rule: str) -> Message:
+    """The row of a received message (not yet added to a session)."""
     at: datetime = inbound.received_at or utcnow()
-    message = Message(
+    return Message(
         conversation_id=conversation_id,
         channel=inbound.channel,
         direction=Direction.INBOUND,
@@ -278,13 +305,54 @@ async def do_record_inbound(
         thread_rule=thread_rule,
         created_at=at,
     )
-    session.add(message)
+
+
+async def do_record_inbound_many(
+    session: AsyncSession, placed: Sequence[tuple[Conversation, InboundMessage, str]]
+) -> list[MessageRead]:
+    """Store many received messages, each already placed (conversation, message, rule) and
+    known not to be a duplicate, as `do_record_inbound` would one after another, but with one
+    multi-row insert for the messages and one for their notifications. The events are recorded
+    in the same order as one by one (inside `event_batch` they are only buffered)."""
+    messages = [
+        inbound_message(conversation.id, inbound, thread_rule=rule)
+        for conversation, inbound, rule in placed
+    ]
+    await _number_rows(session, Message, messages)
+    session.add_all(messages)
     await session.flush()
-    await _touch_conversation(session, conversation, message)
-    read = await _announce(session, conversation, message)
-    if not message.is_automatic:
-        await do_notify_reply(session, conversation, message)
-    return read
+    audience = await staff_ids(session)
+    payloads: list[dict[str, Any]] = []
+    notes: list[list[Notification]] = []
+    for (conversation, _, _), message in zip(placed, messages, strict=True):
+        _touch(conversation, message)
+        payloads.append(_conversation_payload(conversation, message))
+        notes.append(
+            []
+            if message.is_automatic
+            else await add_reply_notifications(session, conversation, message)
+        )
+    await _number_rows(session, Notification, [n for its_notes in notes for n in its_notes])
+    await session.flush()
+    for message, payload, its_notes in zip(messages, payloads, notes, strict=True):
+        await _record_announcement(session, audience, message, payload)
+        await announce_notifications(session, its_notes)
+    return [message_read(m) for m in messages]
+
+
+async def _number_rows(
+    session: AsyncSession, model: type[Message] | type[Notification], rows: list[Any]
+) -> None:
+    """Give new rows their ids before they are inserted, on SQLite: it cannot say which id
+    each row of a multi-row INSERT ... RETURNING got, so SQLAlchemy would insert them one by
+    one. The transaction already holds SQLite's write lock (BEGIN IMMEDIATE) and the tables are
+    not AUTOINCREMENT, so the next ids are the largest one's successors, as SQLite would pick."""
+    if len(rows) < 2 or session.bind is None or session.bind.dialect.name != "sqlite":
+        return
+    with session.no_autoflush:  # the rows may already be pending: they must not go in yet
+        largest = int(await session.scalar(sa.select(sa.func.max(model.id))) or 0)
+    for offset, row in enumerate(rows, start=1):
+        row.id = largest + offset
 
 
 async def do_queue_automatic(

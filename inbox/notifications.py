@@ -39,8 +39,34 @@ async def do_notify(
     message_id: int | None = None,
 ) -> None:
     """One notification per account, each pushed to its owner only."""
-    for account_id in sorted(set(account_ids)):
-        n = Notification(
+    notes = add_notifications(
+        session,
+        account_ids,
+        kind=kind,
+        title=title,
+        body=body,
+        conversation_id=conversation_id,
+        message_id=message_id,
+    )
+    if notes:
+        await session.flush()
+    await announce_notifications(session, notes)
+
+
+def add_notifications(
+    session: AsyncSession,
+    account_ids: list[int],
+    *,
+    kind: str,
+    title: str,
+    body: str = "",
+    conversation_id: int | None = None,
+    message_id: int | None = None,
+) -> list[Notification]:
+    """One notification per account, added to the session but not yet flushed: a caller that
+    stores many (a batch of mail) flushes them in one multi-row insert, then announces them."""
+    notes = [
+        Notification(
             account_id=account_id,
             kind=kind,
             title=title,
@@ -48,11 +74,18 @@ async def do_notify(
             conversation_id=conversation_id,
             message_id=message_id,
         )
-        session.add(n)
-        await session.flush()
+        for account_id in sorted(set(account_ids))
+    ]
+    session.add_all(notes)
+    return notes
+
+
+async def announce_notifications(session: AsyncSession, notes: list[Notification]) -> None:
+    """The `notification.created` event of each flushed notification, to its owner only."""
+    for n in notes:
         await record_event(
             session,
-            [account_id],
+            [n.account_id],
             "notification.created",
             {"notification": _payload(notification_read(n))},
         )
@@ -77,6 +110,16 @@ async def do_notify_reply(
     session: AsyncSession, conversation: Conversation, message: Message
 ) -> None:
     """A reply goes to the conversation's assignee, or to every contact manager when unassigned."""
+    notes = await add_reply_notifications(session, conversation, message)
+    if notes:
+        await session.flush()
+    await announce_notifications(session, notes)
+
+
+async def add_reply_notifications(
+    session: AsyncSession, conversation: Conversation, message: Message
+) -> list[Notification]:
+    """`do_notify_reply` without the flush and the events (see `add_notifications`)."""
     if conversation.assignee_id is not None:
         owners = [conversation.assignee_id]
     else:
@@ -84,7 +127,7 @@ async def do_notify_reply(
             await cached_in_batch(session, "contact_manager_ids", _contact_manager_ids(session))
         )
     sender = message.author_name or message.author_address
-    await do_notify(
+    return add_notifications(
         session,
         owners,
         kind="reply_received",

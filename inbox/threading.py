@@ -16,6 +16,7 @@ token or copied someone of the thread. Otherwise the later rules decide.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.attachments import AttachmentStore, do_add_attachment
 from inbox.bounces import do_record_bounce
 from inbox.events import batch_cache
-from inbox.messages import do_record_inbound
+from inbox.messages import do_record_inbound, do_record_inbound_many
 from inbox.models import Channel, Conversation, Message, Participant, ProspectEmail
 from inbox.prospects import do_create_prospect_from_email, find_prospect_by_address
 from inbox.reply_tokens import read_reply_token, token_in_address
@@ -35,6 +36,9 @@ _RECENT_RECIPIENTS = 50
 _MESSAGE_CONVERSATIONS = "threading.message_conversations"
 _IN_THREAD = "threading.in_thread"
 _CONVERSATIONS = "threading.conversations"
+_LOOKED_UP = "threading.looked_up"  # Message-IDs whose conversation (or absence) is known
+_MEMBERS = "threading.members"  # conversation id -> every prospect and participant address
+_ADDRESSES = "threading.addresses"  # sender address -> conversation, for `known_address`
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,8 @@ async def _by_references(session: AsyncSession, inbound: InboundMessage) -> int 
     known = _known(session, _MESSAGE_CONVERSATIONS)
     if wanted[0] in known:
         return int(known[wanted[0]])  # the first choice exists: nothing else can win
+    if all(w in _known(session, _LOOKED_UP) for w in wanted):
+        return next((int(known[w]) for w in wanted if w in known), None)
     rows = await session.execute(
         sa.select(Message.message_id_header, Message.conversation_id).where(
             Message.message_id_header.in_(wanted)
@@ -132,6 +138,9 @@ async def _in_thread(session: AsyncSession, conversation_id: int, address: str) 
     known = _known(session, _IN_THREAD)
     if (conversation_id, address) in known:
         return True
+    members = _known(session, _MEMBERS).get(conversation_id)
+    if members is not None:
+        return address in members
     prospect = (
         sa.select(ProspectEmail.id)
         .join(Conversation, Conversation.prospect_id == ProspectEmail.prospect_id)
@@ -158,6 +167,9 @@ async def _may_join(
 
 
 async def _by_address(session: AsyncSession, address: str) -> int | None:
+    known = _known(session, _ADDRESSES)
+    if address in known:
+        return int(known[address])
     prospect_id = await find_prospect_by_address(session, address)
     if prospect_id is not None:
         return await session.scalar(
@@ -196,6 +208,9 @@ async def _add_participant(
         session.add(Participant(conversation_id=conversation_id, address=address, name=name[:200]))
         await session.flush()
         _known(session, _IN_THREAD)[(conversation_id, address)] = True
+        members = _known(session, _MEMBERS).get(conversation_id)
+        if members is not None:
+            members.add(address)
 
 
 async def _store_attachments(
@@ -284,3 +299,146 @@ async def do_receive_email(
     if read is not None and inbound.attachments:
         await _store_attachments(session, store, read.id, inbound)
     return read
+
+
+async def _prefetch(session: AsyncSession, batch: Sequence[InboundMessage]) -> set[str]:
+    """Read what a batch's threading will ask, in one query each, into the batch's cache: the
+    conversations of the Message-IDs it references, the members of those conversations, and the
+    conversations of its senders that are prospects. Returns the batch's Message-IDs that are
+    already stored."""
+    headers = {i.message_id_header for i in batch if i.message_id_header}
+    wanted = {w for i in batch for w in (*_ids(i.in_reply_to), *_ids(i.references))}
+    stored: set[str] = set()
+    known = _known(session, _MESSAGE_CONVERSATIONS)
+    if headers | wanted:
+        rows = await session.execute(
+            sa.select(Message.message_id_header, Message.conversation_id).where(
+                Message.message_id_header.in_(headers | wanted)
+            )
+        )
+        for header, conversation_id in rows.all():
+            if header in headers:
+                stored.add(header)
+            known[header] = conversation_id
+        _known(session, _LOOKED_UP).update(dict.fromkeys(wanted, True))
+    members: dict[int, set[str]] = _known(session, _MEMBERS)
+    conversations = {int(known[w]) for w in wanted if w in known} - set(members)
+    if conversations:
+        of_prospects = (
+            sa.select(Conversation.id, ProspectEmail.email)
+            .join(ProspectEmail, ProspectEmail.prospect_id == Conversation.prospect_id)
+            .where(Conversation.id.in_(conversations))
+        )
+        of_participants = sa.select(Participant.conversation_id, Participant.address).where(
+            Participant.conversation_id.in_(conversations)
+        )
+        for conversation_id in conversations:
+            members[conversation_id] = set()
+        for conversation_id, address in (
+            await session.execute(of_prospects.union_all(of_participants))
+        ).all():
+            members[conversation_id].add(address)
+    await _load_conversations(session, conversations)
+    senders = {i.from_address for i in batch if i.from_address}
+    if senders:
+        # The prospect with the lowest id owns an address, as `find_prospect_by_address` says.
+        rows = await session.execute(
+            sa.select(ProspectEmail.email, Conversation.id)
+            .join(Conversation, Conversation.prospect_id == ProspectEmail.prospect_id)
+            .where(ProspectEmail.email.in_(senders))
+            .order_by(ProspectEmail.prospect_id.desc(), Conversation.id.desc())
+        )
+        by_address = dict(rows.all())
+        _known(session, _ADDRESSES).update(by_address)
+        await _load_conversations(session, set(by_address.values()))
+    return stored
+
+
+async def _load_conversations(session: AsyncSession, ids: set[int]) -> None:
+    """Hold these conversations for the batch (see `_keep_loaded`), read in one query."""
+    held = _known(session, _CONVERSATIONS)
+    missing = ids - set(held)
+    if missing:
+        rows = await session.scalars(sa.select(Conversation).where(Conversation.id.in_(missing)))
+        held.update({c.id: c for c in rows})
+
+
+async def _place_plain(
+    session: AsyncSession, inbound: InboundMessage, context: ThreadingContext
+) -> Placement | None:
+    """Where a plain message (no bounce, no attachments) goes, as `do_receive_email` decides:
+    its sender added to the conversation when new to it, or a stranger given a prospect. None
+    for anything else (the caller stores that one by one)."""
+    if inbound.bounce is not None or inbound.attachments or inbound.external_id:
+        return None
+    placement = await find_placement(session, inbound, context)
+    if placement is not None:
+        await _add_participant(
+            session, placement.conversation_id, inbound.from_address, inbound.from_name
+        )
+    elif inbound.from_address and not inbound.is_automatic:
+        conversation_id = await do_create_prospect_from_email(
+            session, inbound.from_address, inbound.from_name
+        )
+        _known(session, _ADDRESSES)[inbound.from_address] = conversation_id
+        placement = Placement(conversation_id, "new_prospect")
+    return placement
+
+
+async def do_receive_emails(
+    session: AsyncSession,
+    batch: Sequence[InboundMessage],
+    *,
+    context: ThreadingContext,
+    store: AttachmentStore,
+    timings: dict[str, float] | None = None,
+) -> list[MessageRead | None]:
+    """`do_receive_email` for each message of a batch, in order, with the same results, inside
+    an `event_batch`: the threading look-ups are read for the whole batch at once, and runs of
+    plain replies to known threads are stored together (`do_record_inbound_many`). Bounces,
+    mail with attachments and mail from strangers go one by one. Raises as soon as one message
+    cannot be stored (the caller redoes the batch one message at a time)."""
+    if batch_cache(session) is None:
+        raise RuntimeError("do_receive_emails runs inside an event batch")
+    results: list[MessageRead | None] = [None] * len(batch)
+    started = time.perf_counter()
+    seen = await _prefetch(session, batch)
+    known = _known(session, _MESSAGE_CONVERSATIONS)
+    run: list[tuple[int, Conversation, InboundMessage, str]] = []
+    spent = time.perf_counter() - started
+
+    async def store_run() -> None:
+        reads = await do_record_inbound_many(session, [(c, i, rule) for _, c, i, rule in run])
+        for (index, _, _, _), read in zip(run, reads, strict=True):
+            results[index] = read
+        run.clear()
+
+    for index, inbound in enumerate(batch):
+        header = inbound.message_id_header
+        if header and header in seen:
+            continue  # already stored (a re-scan, or the same mail twice in the batch)
+        began = time.perf_counter()
+        placement = await _place_plain(session, inbound, context)
+        spent += time.perf_counter() - began
+        if placement is None:
+            if run:
+                await store_run()
+            read = await do_receive_email(
+                session, inbound, context=context, store=store, timings=timings
+            )
+            results[index] = read
+            conversation_id = None if read is None else read.conversation_id
+        else:
+            await _keep_loaded(session, placement.conversation_id)
+            conversation = _known(session, _CONVERSATIONS)[placement.conversation_id]
+            run.append((index, conversation, inbound, placement.rule))
+            conversation_id = placement.conversation_id
+        if header:
+            seen.add(header)
+            if conversation_id is not None:
+                known[header] = conversation_id
+    if run:
+        await store_run()
+    if timings is not None:
+        timings["threading"] = timings.get("threading", 0.0) + spent
+    return results
