@@ -105,6 +105,7 @@ def email_channel(settings: Settings) -> OutboundChannel | None:
         username=settings.smtp_username,
         password=settings.smtp_password,
         tls=settings.smtp_tls,
+        ca_file=settings.tls_ca_file,
     )
     return SmtpChannel(config, FileAttachmentStore(settings.attachments_dir))
 
@@ -125,6 +126,7 @@ def imap_watcher(
         password=settings.imap_password,
         tls=settings.imap_tls,
         mailbox=settings.imap_mailbox,
+        ca_file=settings.tls_ca_file,
     )
     return ImapWatcher(
         config,

@@ -6,6 +6,7 @@ import logging
 import os
 import re
 import secrets
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,7 @@ class Settings:
     imap_mailbox: str = "INBOX"
     imap_lease_seconds: int = 60
     imap_poll_seconds: int = 60
+    tls_ca_file: str | None = None
 
     @property
     def secure_cookies(self) -> bool:
@@ -189,6 +191,24 @@ def _smtp(env: Mapping[str, str]) -> dict[str, Any]:
         "smtp_password": password,
         "smtp_tls": tls,
     }
+
+
+def _tls_ca_file(env: Mapping[str, str]) -> str | None:
+    """The PEM bundle that SMTP and IMAP verify their servers against (instead of the system's
+    CAs); it must be readable and hold at least one certificate."""
+    value = env.get("INBOX_TLS_CA_FILE") or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except FileNotFoundError:
+        raise SettingsError(f"INBOX_TLS_CA_FILE: no such file {value!r}") from None
+    except (OSError, ssl.SSLError) as exc:
+        raise SettingsError(
+            f"INBOX_TLS_CA_FILE: not a readable PEM file of CA certificates ({value!r}: {exc})"
+        ) from None
+    return str(path)
 
 
 def _reply_address(env: Mapping[str, str], domain: str) -> str:
@@ -317,6 +337,7 @@ def load_settings(
         max_attachment_bytes=_max_attachment_bytes(env),
         **_sms(env),
         **_imap(env),
+        tls_ca_file=_tls_ca_file(env),
     )
 
 

@@ -30,6 +30,7 @@ import aioimaplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.parse import parse_message
+from channels.email.tls import client_context, untrusted_certificate, untrusted_message
 from inbox.attachments import AttachmentStore
 from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
 from inbox.ports import Clock, EventPublisher, SystemClock
@@ -54,6 +55,8 @@ class ImapConfig:
     password: str
     tls: Tls = "tls"
     mailbox: str = "INBOX"
+    # A PEM bundle of the CAs to trust instead of the system's (INBOX_TLS_CA_FILE).
+    ca_file: str | None = None
 
     @property
     def name(self) -> str:
@@ -95,13 +98,15 @@ def fetched_messages(lines: Sequence[Any]) -> dict[int, bytes]:
     return out
 
 
-async def _starttls(client: Any, host: str) -> None:
-    # aioimaplib 2.0.3 has no STARTTLS helper: ask, then upgrade the transport in place.
-    response = await asyncio.wait_for(client.protocol.simple_command("STARTTLS"), client.timeout)
+async def _starttls(client: Any, host: str, context: ssl.SSLContext) -> None:
+    # aioimaplib 2.0.3 has no STARTTLS helper (and `simple_command` refuses it): ask, then
+    # upgrade the transport in place and ask for the capabilities again (RFC 3501 6.2.1).
+    protocol = client.protocol
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), client.timeout)
     if response.result != "OK":
         raise ImapError(f"STARTTLS refused: {response.lines}")
     loop = asyncio.get_running_loop()
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     transport = await loop.start_tls(
         client.protocol.transport, client.protocol, context, server_hostname=host
     )
@@ -157,12 +162,23 @@ class ImapWatcher:
 
     async def _connect(self) -> tuple[Any, int]:
         cfg = self.config
-        cls = aioimaplib.IMAP4_SSL if cfg.tls == "tls" else aioimaplib.IMAP4
-        client = cls(host=cfg.host, port=cfg.port, timeout=30)
+        context = client_context(cfg.ca_file)
+        if cfg.tls == "tls":
+            client = aioimaplib.IMAP4_SSL(
+                host=cfg.host, port=cfg.port, timeout=30, ssl_context=context
+            )
+        else:
+            client = aioimaplib.IMAP4(host=cfg.host, port=cfg.port, timeout=30)
         try:
-            await client.wait_hello_from_server()
-            if cfg.tls == "starttls":
-                await _starttls(client, cfg.host)
+            try:
+                await client.wait_hello_from_server()
+                if cfg.tls == "starttls":
+                    await _starttls(client, cfg.host, context)
+            except Exception as exc:
+                untrusted = untrusted_certificate(exc)
+                if untrusted is not None:
+                    raise ImapError(untrusted_message("IMAP", untrusted)) from exc
+                raise
             response = await client.login(cfg.username, cfg.password)
             if response.result != "OK":
                 raise ImapError(f"login refused for {cfg.username}")

@@ -18,6 +18,7 @@ from typing import Literal
 import aiosmtplib
 
 from channels.email.mime import build_message
+from channels.email.tls import client_context, untrusted_certificate, untrusted_message
 from inbox.attachments import AttachmentStore
 from inbox.models import RecipientStatus
 from inbox.ports import (
@@ -43,6 +44,8 @@ class SmtpConfig:
     password: str = ""
     tls: SmtpTls = "starttls"
     timeout: float = 60.0
+    # A PEM bundle of the CAs to trust instead of the system's (INBOX_TLS_CA_FILE).
+    ca_file: str | None = None
 
 
 def _reply(exc: aiosmtplib.SMTPResponseException) -> str:
@@ -112,6 +115,8 @@ class SmtpChannel:
             use_tls=c.tls == "tls",
             start_tls=c.tls == "starttls",
             timeout=c.timeout,
+            # The certificate and host name are always verified; never a silent downgrade.
+            tls_context=client_context(c.ca_file) if c.tls != "none" else None,
         )
 
     async def _files(self, envelope: OutboundEnvelope) -> list[tuple[OutboundAttachment, bytes]]:
@@ -136,6 +141,11 @@ class SmtpChannel:
         except aiosmtplib.SMTPResponseException as exc:
             raise self._response_error(exc) from exc
         except (aiosmtplib.SMTPException, OSError) as exc:
+            untrusted = untrusted_certificate(exc)
+            if untrusted is not None:
+                # The operator's to fix, like a wrong password: the mail stays queued meanwhile.
+                log.error("%s", untrusted_message("SMTP", untrusted))
+                raise TransientDeliveryError(untrusted_message("SMTP", untrusted)) from exc
             raise TransientDeliveryError(f"cannot reach the SMTP server: {exc}") from exc
         try:
             return await self._transact(smtp, envelope, data)

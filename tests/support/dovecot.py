@@ -34,7 +34,7 @@ instance_name = dovecot-test-{port}
 log_path = {dir}/dovecot.log
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_internal_user = {user}
@@ -57,7 +57,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps_port}
   }}
 }}
 service lmtp {{
@@ -78,6 +79,14 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """The server's certificate chain and its private key, as PEM files."""
+
+    cert_chain: Path
+    key: Path
+
+
 @dataclass
 class Dovecot:
     directory: Path
@@ -86,6 +95,8 @@ class Dovecot:
     process: subprocess.Popen[bytes]
 
     users: list[str] = field(default_factory=list)
+    # With TLS: IMAP over TLS from the first byte here, and STARTTLS on `port`; 0 without.
+    imaps_port: int = 0
 
     def add_user(self) -> str:
         """A mail user (and mailbox) no one has used yet; the address is also the login."""
@@ -130,8 +141,9 @@ def _wait_ready(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_dovecot(extra_config: str = "") -> Iterator[Dovecot]:
-    """Start a Dovecot of our own; raises FileNotFoundError when it is not installed."""
+def running_dovecot(extra_config: str = "", tls: TlsFiles | None = None) -> Iterator[Dovecot]:
+    """Start a Dovecot of our own; raises FileNotFoundError when it is not installed. With
+    `tls`, it offers STARTTLS on its IMAP port and implicit TLS on `imaps_port`."""
     binary = shutil.which("dovecot") or (
         "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
     )
@@ -150,11 +162,20 @@ def running_dovecot(extra_config: str = "") -> Iterator[Dovecot]:
         user = login_user = pwd.getpwuid(os.getuid()).pw_name
         group = grp.getgrgid(os.getgid()).gr_name
     port, lmtp_port = _free_port(), _free_port()
+    imaps_port = _free_port() if tls else 0
+    ssl = "ssl = no"
+    if tls is not None:
+        # Copied in, so the key stays where only this Dovecot's directory reaches it.
+        shutil.copy(tls.cert_chain, directory / "cert.pem")
+        shutil.copy(tls.key, directory / "key.pem")
+        ssl = f"ssl = yes\nssl_cert = <{directory}/cert.pem\nssl_key = <{directory}/key.pem"
     config = directory / "dovecot.conf"
     config.write_text(
         CONFIG.format(
             dir=directory,
+            ssl=ssl,
             port=port,
+            imaps_port=imaps_port,
             lmtp_port=lmtp_port,
             user=user,
             login_user=login_user,
@@ -167,7 +188,7 @@ def running_dovecot(extra_config: str = "") -> Iterator[Dovecot]:
     )
     try:
         _wait_ready(port, process, directory / "dovecot.log")
-        yield Dovecot(directory, port, lmtp_port, process, users)
+        yield Dovecot(directory, port, lmtp_port, process, users, imaps_port)
     finally:
         process.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):

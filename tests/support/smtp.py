@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -88,10 +89,19 @@ class SmtpServer:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[SmtpServer]:
+def smtp_server(
+    *,
+    starttls: ssl.SSLContext | None = None,
+    implicit_tls: ssl.SSLContext | None = None,
+) -> Iterator[SmtpServer]:
+    """With `starttls` the server offers STARTTLS and refuses mail until it is used; with
+    `implicit_tls` it speaks TLS from the first byte (port 465 style)."""
     sink = Sink()
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    tls: dict[str, Any] = {}
+    if starttls is not None:
+        tls = {"tls_context": starttls, "require_starttls": True}
+    controller = Controller(sink, hostname="127.0.0.1", port=port, ssl_context=implicit_tls, **tls)
     controller.start()
     try:
         yield SmtpServer("127.0.0.1", port, sink)
