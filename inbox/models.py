@@ -526,6 +526,9 @@ sa.Index(
 )
 sa.Index("ix_prospect_first_name_lower", sa.func.lower(Prospect.first_name))
 sa.Index("ix_prospect_last_name_lower", sa.func.lower(Prospect.last_name))
+sa.Index(
+    "ix_prospect_names_lower", sa.func.lower(Prospect.last_name), sa.func.lower(Prospect.first_name)
+)
 
 
 # --- email outbound ---

@@ -464,6 +464,7 @@ PLANS: dict[str, dict[str, Any]] = {
     "candidates gathered a few at a time, each its own range": {
         "SQLITE_GATHER": 2,
         "SQLITE_GAP": 0,
+        "SQLITE_SEEK_ENTRIES": 0,
     },
     "rare-word probe then GIN": {"PG_PROBE": 1, "PG_RARE": 1.0},
 }
