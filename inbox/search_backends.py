@@ -200,6 +200,7 @@ class SqliteSearch:
         found: list[int] = []
         below: int | None = None
         gap: int | None = None
+        share = 1.0
         while len(found) < limit:
             query = sa.select(Message.id).where(*conditions)
             if below is not None:
@@ -217,7 +218,8 @@ class SqliteSearch:
                 )
                 share = max(sampled or 0, 0.5) / SQLITE_SAMPLE
                 gap = int(SQLITE_SEEK_ENTRIES / share)
-            start, size = 0, max(limit, 200)
+            # The first slice holds about a page and a half of hits at that share.
+            start, size = 0, max(limit, min(int(1.5 * limit / share), SQLITE_GATHER))
             while start < len(candidates) and len(found) < limit:
                 found += await self._matching(
                     session, fts, candidates[start : start + size], gap or 0
