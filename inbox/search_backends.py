@@ -11,7 +11,8 @@ how many rows the term matches and, for rare ones, fence the GIN look-up in a MA
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -79,36 +80,45 @@ _FTS = sa.table("message_fts", sa.column("rowid", sa.Integer))
 _MATCH = sa.text("message_fts MATCH :fts")
 
 
-IdsIn = Callable[[InstrumentedAttribute[int], Sequence[int]], sa.ColumnElement[bool]]
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """A prospect filter resolved: its conversations' ids (None when more than PROSPECT_CAP
+    prospects match), whether they look narrow enough to start from, and the extra columns."""
+
+    conversation_ids: list[int] | None
+    narrow: bool
+    extra: tuple[Any, ...] = ()
 
 
 async def resolve_prospects(
-    session: AsyncSession, criteria: Criteria, ids_in: IdsIn
-) -> tuple[list[int] | None, bool]:
-    """The prospect filter as conversation ids (None when more than PROSPECT_CAP prospects
-    match), and whether those conversations look narrow enough to start from."""
+    session: AsyncSession,
+    criteria: Criteria,
+    extra: Sequence[sa.ColumnElement[Any]] = (),
+    params: dict[str, Any] | None = None,
+) -> Resolved:
+    """The prospect filter as conversation ids, in one round trip with `extra` columns."""
     assert criteria.prospects is not None
-    # Ids only grow, so the highest ones tell the tables' sizes without counting a million rows.
-    rows = (
-        await session.execute(
-            criteria.prospects.add_columns(
-                sa.select(sa.func.max(Message.id)).scalar_subquery(),
-                sa.select(sa.func.max(Conversation.id)).scalar_subquery(),
-            ).limit(PROSPECT_CAP + 1)
-        )
-    ).all()
-    if len(rows) > PROSPECT_CAP:
-        return None, False
-    if not rows:
-        return [], True
-    # A prospect's conversation through its unique index (a join made PostgreSQL hash the
-    # whole conversation table); only once the prospects are known to be few.
-    found = await session.execute(
-        sa.select(Conversation.id).where(ids_in(Conversation.prospect_id, [r[0] for r in rows]))
+    # A prospect has one conversation, found by its unique index. Ids only grow, so the
+    # highest ones tell the tables' sizes without counting a million rows.
+    conversation = (
+        sa.select(Conversation.id).where(Conversation.prospect_id == Prospect.id).scalar_subquery()
     )
-    conversation_ids = list(found.scalars())
+    query = criteria.prospects.with_only_columns(
+        conversation,
+        sa.select(sa.func.max(Message.id)).scalar_subquery(),
+        sa.select(sa.func.max(Conversation.id)).scalar_subquery(),
+        *extra,
+    ).limit(PROSPECT_CAP + 1)
+    rows = (await session.execute(query, params or {})).all()
+    if not rows:
+        return Resolved([], True)
+    extras = tuple(rows[0][3:])
+    if len(rows) > PROSPECT_CAP:
+        return Resolved(None, False, extras)
+    conversation_ids = [r[0] for r in rows if r[0] is not None]
     per_conversation = (rows[0][1] or 0) / max(rows[0][2] or 1, 1)
-    return conversation_ids, len(conversation_ids) * per_conversation <= NARROW_MESSAGES
+    narrow = len(conversation_ids) * per_conversation <= NARROW_MESSAGES
+    return Resolved(conversation_ids, narrow, extras)
 
 
 def rowid_ranges(ids: Sequence[int], gap: int) -> list[list[int]]:
@@ -156,8 +166,24 @@ class SqliteSearch:
         if before is not None:
             conditions.append(Message.id < before)
         narrow = False
+        share = 1.0
+        params: dict[str, Any] = {}
         if criteria.prospects is not None:
-            conversation_ids, narrow = await resolve_prospects(session, criteria, _sqlite_in)
+            # With keywords, the same round trip counts their hits among the newest rowids.
+            sample = []
+            if criteria.keywords is not None:
+                newest = sa.select(sa.func.max(Message.id)).scalar_subquery()
+                sample.append(
+                    sa.select(sa.func.count())
+                    .select_from(_FTS)
+                    .where(_MATCH, _FTS.c.rowid > newest - SQLITE_SAMPLE)
+                    .scalar_subquery()
+                )
+                params = {"fts": fts5_query(criteria.keywords)}
+            resolved = await resolve_prospects(session, criteria, sample, params)
+            conversation_ids, narrow = resolved.conversation_ids, resolved.narrow
+            if resolved.extra:
+                share = max(resolved.extra[0] or 0, 0.5) / SQLITE_SAMPLE
             if conversation_ids == []:
                 return []
             if conversation_ids is None:
@@ -177,7 +203,7 @@ class SqliteSearch:
             return list((await session.execute(query.limit(limit))).scalars())
         fts = fts5_query(criteria.keywords)
         if narrow:
-            return await self._candidates_first(session, conditions, fts, limit)
+            return await self._candidates_first(session, conditions, fts, share, limit)
         query = (
             sa.select(_FTS.c.rowid)
             .select_from(_FTS)
@@ -194,36 +220,24 @@ class SqliteSearch:
         session: AsyncSession,
         conditions: list[sa.ColumnElement[bool]],
         fts: str,
+        share: float,
         limit: int,
     ) -> list[int]:
-        """The filtered messages newest first, a slice at a time, kept when they match."""
+        """The filtered messages newest first, a slice at a time, kept when they match.
+        `share` is the query's share of hits among the newest messages."""
         found: list[int] = []
         below: int | None = None
-        gap: int | None = None
-        share = 1.0
+        gap = int(SQLITE_SEEK_ENTRIES / share)
         while len(found) < limit:
             query = sa.select(Message.id).where(*conditions)
             if below is not None:
                 query = query.where(Message.id < below)
             gathered = await session.execute(query.order_by(Message.id.desc()).limit(SQLITE_GATHER))
             candidates = list(gathered.scalars())
-            if candidates and gap is None:
-                top = candidates[0]
-                sampled = await session.scalar(
-                    sa.text(
-                        "SELECT count(*) FROM message_fts WHERE message_fts MATCH :fts"
-                        " AND rowid BETWEEN :low AND :top"
-                    ),
-                    {"fts": fts, "low": top - SQLITE_SAMPLE, "top": top},
-                )
-                share = max(sampled or 0, 0.5) / SQLITE_SAMPLE
-                gap = int(SQLITE_SEEK_ENTRIES / share)
             # The first slice holds about a page and a half of hits at that share.
             start, size = 0, max(limit, min(int(1.5 * limit / share), SQLITE_GATHER))
             while start < len(candidates) and len(found) < limit:
-                found += await self._matching(
-                    session, fts, candidates[start : start + size], gap or 0
-                )
+                found += await self._matching(session, fts, candidates[start : start + size], gap)
                 start, size = start + size, size * 4
             if len(candidates) < SQLITE_GATHER:
                 break
@@ -339,7 +353,8 @@ class PostgresSearch:
         narrow = False
         prospect: sa.ColumnElement[bool] | None = None
         if criteria.prospects is not None:
-            conversation_ids, narrow = await resolve_prospects(session, criteria, _pg_in)
+            resolved = await resolve_prospects(session, criteria)
+            conversation_ids, narrow = resolved.conversation_ids, resolved.narrow
             if conversation_ids == []:
                 return []
             if conversation_ids is None:
