@@ -334,29 +334,29 @@ class PostgresSearch:
         # start (tens of ms on two busy cores) than a page of 50 takes to find, and so does
         # compiling a plan that the planner costs high only because it cannot see the LIMIT.
         # The table's row count from its statistics and its newest date come back in the same
-        # round trip.
-        settings = (
-            await session.execute(
-                sa.text(
-                    "SELECT set_config('plan_cache_mode', 'force_custom_plan', true),"
-                    " set_config('max_parallel_workers_per_gather', '0', true),"
-                    " set_config('jit', 'off', true), greatest(reltuples, 1),"
-                    " (SELECT max(created_at) FROM message)"
-                    " FROM pg_class WHERE oid = 'message'::regclass"
-                )
-            )
-        ).one()
-        table_rows, newest = float(settings[3]), settings[4]
+        # round trip, which also resolves the prospect filter if there is one.
+        settings = [
+            sa.func.set_config("plan_cache_mode", "force_custom_plan", True),
+            sa.func.set_config("max_parallel_workers_per_gather", "0", True),
+            sa.func.set_config("jit", "off", True),
+            sa.literal_column(
+                "(SELECT greatest(reltuples, 1) FROM pg_class WHERE oid = 'message'::regclass)"
+            ),
+            sa.select(sa.func.max(Message.created_at)).scalar_subquery(),
+        ]
         conditions = list(criteria.conditions)
         if before is not None:
             conditions.append(Message.id < before)
         narrow = False
         prospect: sa.ColumnElement[bool] | None = None
-        if criteria.prospects is not None:
-            resolved = await resolve_prospects(session, criteria)
+        if criteria.prospects is None:
+            values = tuple((await session.execute(sa.select(*settings))).one())
+        else:
+            resolved = await resolve_prospects(session, criteria, settings)
             conversation_ids, narrow = resolved.conversation_ids, resolved.narrow
             if conversation_ids == []:
                 return []
+            values = resolved.extra
             if conversation_ids is None:
                 # Left to the planner as a semi-join, and out of `after` below: inside a CASE
                 # it would be a second, hashed, subplan.
@@ -364,6 +364,7 @@ class PostgresSearch:
                 prospect = Message.conversation_id.in_(criteria.conversations)
             else:
                 conditions.append(_pg_in(Message.conversation_id, conversation_ids))
+        table_rows, newest = float(values[3]), values[4]
         order = Message.id.desc()
         if narrow or _range_is_behind(criteria, newest):
             # The planner takes dates (or conversations) and ids as unrelated and would walk
