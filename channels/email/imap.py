@@ -34,6 +34,7 @@ from channels.email.tls import client_context, untrusted_certificate, untrusted_
 from inbox.attachments import AttachmentStore
 from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
 from inbox.ports import Clock, EventPublisher, SystemClock
+from inbox.schemas import InboundMessage
 from inbox.threading import ThreadingContext
 
 log = logging.getLogger(__name__)
@@ -214,18 +215,29 @@ class ImapWatcher:
             raise ImapError(f"UID FETCH failed: {response.lines}")
         return fetched_messages(response.lines)
 
-    async def _ingest(self, cursor: Cursor, fetched: dict[int, bytes], last: int) -> Cursor:
-        started = time.perf_counter()
+    async def _read(self, client: Any, chunk: list[int]) -> list[tuple[int, InboundMessage]]:
+        """Fetch a chunk of UIDs and parse what came (in a thread)."""
+        began = time.perf_counter()
+        fetched = await self._fetch(client, chunk)
+        fetched_at = time.perf_counter()
         uids = sorted(fetched)
         parsed = await asyncio.to_thread(lambda: [self.parse(fetched[u]) for u in uids])
-        parsed_at = time.perf_counter()
+        self.stats.fetch_seconds += fetched_at - began
+        self.stats.parse_seconds += time.perf_counter() - fetched_at
+        return list(zip(uids, parsed, strict=True))
+
+    async def _ingest(
+        self, cursor: Cursor, batch: list[tuple[int, InboundMessage]], last: int
+    ) -> Cursor:
+        started = time.perf_counter()
+        advanced = Cursor(cursor.uidvalidity, max(cursor.last_uid, last))
         async with self.sessionmaker() as session:
             result = await do_ingest(
                 session,
                 self.config.name,
                 self.holder,
-                list(zip(uids, parsed, strict=True)),
-                Cursor(cursor.uidvalidity, max(cursor.last_uid, last)),
+                batch,
+                advanced,
                 context=self.context,
                 store=self.store,
                 now=self.clock.now(),
@@ -235,17 +247,19 @@ class ImapWatcher:
             await session.commit()
         # Each message's events go out only after the transaction that stored it committed.
         await self.publisher.publish(result.events)
-        self.stats.parse_seconds += parsed_at - started
-        self.stats.store_seconds += time.perf_counter() - parsed_at
-        self.stats.messages += len(uids)
+        self.stats.store_seconds += time.perf_counter() - started
+        self.stats.messages += len(batch)
         if result.failed:
             log.warning(
                 "%s: %d message(s) kept raw as unplaceable", self.config.name, result.failed
             )
-        return Cursor(cursor.uidvalidity, max(cursor.last_uid, last))
+        return advanced
 
     async def catch_up(self, client: Any, uidvalidity: int) -> int:
-        """Ingest everything after the stored cursor; the number of messages read."""
+        """Ingest everything after the stored cursor; the number of messages read. The next
+        chunk is fetched and parsed while the current one is stored (its database round trips
+        leave the process idle); only the store advances the cursor, so a chunk read ahead and
+        never stored is simply read again."""
         cursor = await self._acquire()
         if cursor is None:
             raise LeaseLost(f"{self.config.name} is held by another process")
@@ -254,12 +268,21 @@ class ImapWatcher:
                 log.warning("%s: UIDVALIDITY changed; re-reading it all", self.config.name)
             cursor = Cursor(uidvalidity, 0)
         uids = await self._new_uids(client, cursor.last_uid)
-        for start in range(0, len(uids), self.batch_size):
-            chunk = uids[start : start + self.batch_size]
-            began = time.perf_counter()
-            fetched = await self._fetch(client, chunk)
-            self.stats.fetch_seconds += time.perf_counter() - began
-            cursor = await self._ingest(cursor, fetched, chunk[-1])
+        chunks = [uids[i : i + self.batch_size] for i in range(0, len(uids), self.batch_size)]
+        ahead: asyncio.Task[list[tuple[int, InboundMessage]]] | None = None
+        try:
+            for n, chunk in enumerate(chunks):
+                batch = await ahead if ahead is not None else await self._read(client, chunk)
+                ahead = None
+                if n + 1 < len(chunks):
+                    ahead = asyncio.create_task(self._read(client, chunks[n + 1]))
+                cursor = await self._ingest(cursor, batch, chunk[-1])
+        finally:
+            if ahead is not None:
+                # A store failed (or we are cancelled): drop the chunk read ahead; the
+                # connection is closed after this, so a reply cut short does no harm.
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)
         return len(uids)
 
     async def sync_once(self) -> int:

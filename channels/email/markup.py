@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from html.parser import HTMLParser
 
@@ -59,13 +60,17 @@ def sanitize(markup: str) -> str:
     return _REMOTE_IMG.sub(r'\1data-src="\2"', clean).strip()
 
 
+# One scan for all of them: the leftmost match of the alternation is the earliest marker.
+_ANY_CUT = re.compile("|".join(f"(?:{p.pattern})" for p in _HTML_CUTS), re.IGNORECASE)
+
+
 def cut_quoted_html(markup: str) -> str:
     """The HTML before the first quoted-history or signature marker (unclosed tags are left to
     the sanitizer to close)."""
-    positions = [m.start() for p in _HTML_CUTS if (m := p.search(markup))]
-    if not positions:
+    found = _ANY_CUT.search(markup)
+    if found is None:
         return markup
-    head = markup[: min(positions)]
+    head = markup[: found.start()]
     return _TRAILING_ATTRIBUTION.sub("", head)
 
 
@@ -136,6 +141,19 @@ class _Text(HTMLParser):
         if self.quote and (not self.out or self.out[-1].endswith("\n")):
             text = "> " * self.quote + text.lstrip()
         self.out.append(text)
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def has_visible_text(sanitized: str) -> bool:
+    """Whether `html_to_text` of this sanitized HTML would say anything, without rendering it:
+    the sanitizer has already dropped scripts, styles and comments and escaped any `<` in text,
+    so what is left outside the tags is the text (list items are the one thing the rendering
+    adds, a "- ")."""
+    if html.unescape(_TAG.sub("", sanitized)).replace("\xa0", " ").strip():
+        return True
+    return "<li" in sanitized and bool(html_to_text(sanitized))
 
 
 def html_to_text(markup: str) -> str:

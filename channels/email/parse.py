@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message
 
 from channels.email.dsn import parse_dsn
-from channels.email.markup import cut_quoted_html, html_to_text, sanitize
+from channels.email.markup import cut_quoted_html, has_visible_text, html_to_text, sanitize
 from channels.email.quotes import strip_quoted
 from inbox.models import Channel
 from inbox.schemas import InboundAttachment, InboundMessage
@@ -53,6 +53,7 @@ _FORWARDED = re.compile(
     re.IGNORECASE,
 )
 _MAX_FUTURE = timedelta(hours=1)
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -173,7 +174,7 @@ class _Headers:
 
 def _unescape(value: str) -> str:
     # The parser keeps 8-bit header bytes as surrogate escapes; they are nearly always UTF-8.
-    if any("\udc80" <= c <= "\udcff" for c in value):
+    if _ESCAPED_BYTE.search(value):
         return decode_bytes(value.encode("ascii", "surrogateescape"), None)
     return value
 
@@ -263,8 +264,11 @@ def _bodies(parts: _Parts) -> dict[str, str]:
     if full_html and not _FORWARDED.search(full_html):
         display_html = cut_quoted_html(full_html)
     body_html_full = sanitize(full_html) if full_html else ""
-    body_html = sanitize(display_html) if display_html else ""
-    if not html_to_text(body_html):
+    if display_html == full_html:
+        body_html = body_html_full
+    else:
+        body_html = sanitize(display_html) if display_html else ""
+    if not has_visible_text(body_html):
         body_html = body_html_full
     if not text_full and body_html_full:
         text_full = html_to_text(body_html_full)

@@ -1,7 +1,11 @@
-"""Header decoding in the parser: RFC 2047, raw 8-bit bytes, and names that hold commas."""
+"""Header decoding in the parser (RFC 2047, raw 8-bit bytes, names that hold commas) and the
+shortcuts its HTML handling takes."""
 
 from __future__ import annotations
 
+import pytest
+
+from channels.email.markup import cut_quoted_html, has_visible_text, html_to_text, sanitize
 from channels.email.parse import decode_header_text, parse_message
 
 
@@ -45,3 +49,30 @@ def test_every_delivered_to_header_counts() -> None:
 def test_an_unknown_charset_in_an_encoded_word_still_gives_text() -> None:
     assert decode_header_text("=?x-bogus?q?abc?=") == "abc"
     assert decode_header_text("plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        "",
+        "<div><br></div>",
+        "<p>&nbsp;</p><div> \n </div>",
+        "<p>Hi</p>",
+        "<div>&lt;not a tag&gt;</div>",
+        '<a href="https://example.com">x</a>',
+        "<img src=x>",
+        "<ul><li></li></ul>&#160;",
+    ],
+)
+def test_visible_text_agrees_with_the_text_rendering(markup: str) -> None:
+    clean = sanitize(markup)
+    assert has_visible_text(clean) == bool(html_to_text(clean))
+
+
+def test_the_earliest_quote_marker_cuts_whichever_client_wrote_it() -> None:
+    html = (
+        '<p>Thanks!</p><div class="gmail_signature">Pat</div>'
+        '<blockquote type="cite">old</blockquote><div class="gmail_quote">older</div>'
+    )
+    assert cut_quoted_html(html) == "<p>Thanks!</p>"
+    assert cut_quoted_html("<p>No quote</p>") == "<p>No quote</p>"
