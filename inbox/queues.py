@@ -3,7 +3,8 @@
 A view's criteria are stored as JSON and turned into one WHERE clause, used both for the count
 in the sidebar and for the page of leads, so the two always agree. Who sees a change: every
 contact manager and admin gets `queue.updated` when leads change status or arrive, and refetches
-the counts of their views (`list_queues`).
+the counts of their views (`list_queues`); a view's owner also gets it when one of their views
+is saved, reordered or deleted, so their other tabs redraw the sidebar.
 """
 
 from __future__ import annotations
@@ -216,6 +217,7 @@ async def do_create_queue(session: AsyncSession, actor: Actor, data: QueueCreate
     )
     session.add(view)
     await session.flush()
+    await _views_changed(session, actor, "queue.saved", view.id)
     return await _read(session, view)
 
 
@@ -234,6 +236,7 @@ async def do_update_queue(
         view.sort = data.sort
     view.updated_at = utcnow()
     await session.flush()
+    await _views_changed(session, actor, "queue.saved", view.id)
     return await _read(session, view)
 
 
@@ -242,6 +245,7 @@ async def do_delete_queue(session: AsyncSession, actor: Actor, view_id: int) -> 
     check_staff(actor)
     await session.delete(await _own_view(session, actor, view_id))
     await session.flush()
+    await _views_changed(session, actor, "queue.deleted", view_id)
 
 
 async def do_order_queues(session: AsyncSession, actor: Actor, data: QueueOrder) -> list[QueueRead]:
@@ -256,7 +260,20 @@ async def do_order_queues(session: AsyncSession, actor: Actor, data: QueueOrder)
     for position, view_id in enumerate(data.ids):
         views[view_id].position = position
     await session.flush()
+    await _views_changed(session, actor, "queues.ordered", None)
     return await list_queues(session, actor)
+
+
+async def _views_changed(
+    session: AsyncSession, actor: Actor, reason: str, queue_id: int | None
+) -> None:
+    """Views are private: only their owner's tabs hear of it."""
+    await record_event(
+        session,
+        [actor.id],
+        "queue.updated",
+        {"reason": reason, "queue_id": queue_id, "prospect_id": None, "prospect_ids": []},
+    )
 
 
 async def list_queue_leads(

@@ -222,6 +222,33 @@ async def test_queues_are_mine_in_the_order_i_arrange(api: Api) -> None:
     assert [q["id"] for q in await api.call(DANA, "GET", "/api/queues")] == [c["id"], a["id"]]
 
 
+async def test_saving_reordering_and_deleting_a_view_tells_only_its_owners_tabs(api: Api) -> None:
+    async def last_seq(who: str) -> int:
+        return int((await api.call(who, "GET", "/api/auth/me"))["last_seq"])
+
+    dana_seen, sam_seen = await last_seq(DANA), await last_seq(SAM)
+    a = await view(api, {"dealer": ["North"]})
+    b = await view(api, {})
+    await api.call(DANA, "PATCH", f"/api/queues/{a['id']}", json={"name": "Hot"})
+    await api.call(DANA, "PUT", "/api/queues/order", json={"ids": [b["id"], a["id"]]})
+    await api.call(DANA, "DELETE", f"/api/queues/{b['id']}", expect=204)
+    events = await api.call(DANA, "GET", f"/api/events?after={dana_seen}")
+    assert [(e["type"], e["payload"]["reason"], e["payload"]["queue_id"]) for e in events] == [
+        ("queue.updated", "queue.saved", a["id"]),
+        ("queue.updated", "queue.saved", b["id"]),
+        ("queue.updated", "queue.saved", a["id"]),
+        ("queue.updated", "queues.ordered", None),
+        ("queue.updated", "queue.deleted", b["id"]),
+    ]
+    assert await api.call(SAM, "GET", f"/api/events?after={sam_seen}") == []
+    # A refused change records nothing.
+    seen = await last_seq(DANA)
+    await api.call(
+        DANA, "PATCH", f"/api/queues/{a['id']}", json={"criteria": {"dealer": 5}}, expect=400
+    )
+    assert await api.call(DANA, "GET", f"/api/events?after={seen}") == []
+
+
 async def test_bad_criteria_get_400_naming_the_field(api: Api) -> None:
     for criteria, field in [
         ({"colour": ["red"]}, "colour"),
