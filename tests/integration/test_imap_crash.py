@@ -9,6 +9,7 @@ import os
 import random
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -87,11 +88,32 @@ async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
     sessionmaker: Maker, db_url: str, tmp_path: Path, dovecot: Dovecot
 ) -> None:
     user = dovecot.add_user()
+    started: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        started.append(await start_worker(db_url, tmp_path, dovecot, user))
+        return started[-1]
+
+    try:
+        await _kill_and_restart(sessionmaker, dovecot, user, start)
+    finally:  # a failed assertion must not leave a worker polling the mailbox
+        for worker in started:
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
+
+
+async def _kill_and_restart(
+    sessionmaker: Maker,
+    dovecot: Dovecot,
+    user: str,
+    start: Callable[[], Awaitable[asyncio.subprocess.Process]],
+) -> None:
     await asyncio.to_thread(dovecot.append, user, messages())
     rng = random.Random(11)
     kills_mid_ingest = 0
     for _ in range(4):
-        worker = await start_worker(db_url, tmp_path, dovecot, user)
+        worker = await start()
         before = (await progress(sessionmaker))[0]
 
         async def moving(before: int = before) -> bool:
@@ -107,7 +129,7 @@ async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
 
     assert kills_mid_ingest >= 3, "the kills must land while mail is being ingested"
 
-    worker = await start_worker(db_url, tmp_path, dovecot, user)
+    worker = await start()
     # Mail that arrives for this worker to ingest shows it is running (and so has its signal
     # handlers) before it is asked to stop: if the last kill came after everything was in, the
     # SIGTERM would otherwise reach a process still importing.
