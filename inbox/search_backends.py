@@ -100,20 +100,30 @@ async def resolve_prospects(
     assert criteria.prospects is not None
     # A prospect has one conversation, found by its unique index. Ids only grow, so the
     # highest ones tell the tables' sizes without counting a million rows.
+    # Counted first (up to one over the cap): a broad name gives one row, without looking up
+    # thousands of conversations it will not use (14 ms for Smith on PostgreSQL).
+    matched = criteria.prospects.limit(PROSPECT_CAP + 1).cte("matched")
+    count = sa.select(sa.func.count()).select_from(matched).scalar_subquery()
+    few = count <= PROSPECT_CAP
     conversation = (
-        sa.select(Conversation.id).where(Conversation.prospect_id == Prospect.id).scalar_subquery()
+        sa.select(Conversation.id).where(Conversation.prospect_id == matched.c.id).scalar_subquery()
     )
-    query = criteria.prospects.with_only_columns(
-        conversation,
-        sa.select(sa.func.max(Message.id)).scalar_subquery(),
-        sa.select(sa.func.max(Conversation.id)).scalar_subquery(),
-        *extra,
-    ).limit(PROSPECT_CAP + 1)
+    query = (
+        sa.select(
+            sa.case((few, conversation)),
+            sa.select(sa.func.max(Message.id)).scalar_subquery(),
+            sa.select(sa.func.max(Conversation.id)).scalar_subquery(),
+            count,
+            *extra,
+        )
+        .select_from(matched)
+        .limit(sa.case((few, PROSPECT_CAP), else_=1))
+    )
     rows = (await session.execute(query, params or {})).all()
     if not rows:
         return Resolved([], True)
-    extras = tuple(rows[0][3:])
-    if len(rows) > PROSPECT_CAP:
+    extras = tuple(rows[0][4:])
+    if rows[0][3] > PROSPECT_CAP:
         return Resolved(None, False, extras)
     conversation_ids = [r[0] for r in rows if r[0] is not None]
     per_conversation = (rows[0][1] or 0) / max(rows[0][2] or 1, 1)
