@@ -309,15 +309,8 @@ R_ID, R_CONVERSATION, R_PROSPECT, R_CREATED, R_DIRECTION, R_CHANNEL, R_ACCOUNT_I
 R_ACCOUNT, R_FIRST, R_LAST, R_EMAIL, R_SUBJECT, R_BODY = range(7, 13)
 
 
-async def load_raw(
-    session: AsyncSession, backend: SearchBackend, ids: Sequence[int], *, body_chars: int
-) -> list[Any]:
-    """The grid's columns for these messages as plain rows (positions R_*), in no set order.
-    Core rows and one list parameter: an export reads 100,000 of them."""
-    if not ids:
-        return []
-    connection = await session.connection()
-    result = await connection.execute(
+def _raw_select(body_chars: int) -> Any:
+    return (
         sa.select(
             Message.id,
             Message.conversation_id,
@@ -337,8 +330,33 @@ async def load_raw(
         .join(Conversation, Conversation.id == Message.conversation_id)
         .join(Prospect, Prospect.id == Conversation.prospect_id)
         .outerjoin(Account, Account.id == Message.author_account_id)
-        .where(backend.ids_in(Message.id, ids))
     )
+
+
+async def load_raw(
+    session: AsyncSession, backend: SearchBackend, ids: Sequence[int], *, body_chars: int
+) -> list[Any]:
+    """The grid's columns for these messages as plain rows (positions R_*), in no set order.
+    Core rows and one list parameter: an export reads 100,000 of them."""
+    if not ids:
+        return []
+    connection = await session.connection()
+    query = _raw_select(body_chars).where(backend.ids_in(Message.id, ids))
+    return list((await connection.execute(query)).all())
+
+
+async def load_raw_filtered(
+    session: AsyncSession, criteria: Criteria, *, before: int | None, limit: int, body_chars: int
+) -> list[Any]:
+    """Without keywords or prospect filters, the grid's columns of the newest `limit` messages
+    below `before` that pass the filters, newest first, in one statement: an export then reads
+    each message's row once, not once to find it and again to load it."""
+    assert criteria.keywords is None and criteria.prospects is None
+    query = _raw_select(body_chars).where(*criteria.conditions)
+    if before is not None:
+        query = query.where(Message.id < before)
+    connection = await session.connection()
+    result = await connection.execute(query.order_by(Message.id.desc()).limit(limit))
     return list(result.all())
 
 

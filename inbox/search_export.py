@@ -29,6 +29,7 @@ from inbox.search import (
     check_search,
     deep_link,
     load_raw,
+    load_raw_filtered,
     prospect_name,
 )
 
@@ -116,8 +117,14 @@ async def stream_export(session: AsyncSession, criteria: Criteria) -> AsyncItera
     formatting: asyncio.Future[str] | None = None
     try:
         while True:
-            ids = await backend.find_ids(session, criteria, before=before, limit=size)
-            rows = await load_raw(session, backend, ids, body_chars=CELL_CHARS)
+            if criteria.keywords is None and criteria.prospects is None:
+                rows = await load_raw_filtered(
+                    session, criteria, before=before, limit=size, body_chars=CELL_CHARS
+                )
+                ids = [r[R_ID] for r in rows]
+            else:
+                ids = await backend.find_ids(session, criteria, before=before, limit=size)
+                rows = await load_raw(session, backend, ids, body_chars=CELL_CHARS)
             # Each batch is its own short read, so the export never pins a snapshot for minutes.
             await session.commit()
             if formatting is not None:

@@ -530,3 +530,40 @@ async def test_every_plan_finds_the_same_pages(
                 break
         assert len(seen) == expected and seen == sorted(seen, reverse=True), filters
         assert len(set(seen)) == expected
+
+
+async def test_an_export_without_keywords_reads_filtered_batches_newest_first(
+    client: AsyncTestClient[Any], sessionmaker: Maker, cmu: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inbox import search_export
+
+    # Batches of 100: the filtered read without keywords pages by id like the keyword one.
+    monkeypatch.setattr(search_export, "BATCH_ROWS", (100, 100))
+    conversation = await add_prospect(
+        sessionmaker, cmu, ProspectCreate(first_name="Sam", emails=["sam@example.test"])
+    )
+    async with sessionmaker() as s:
+        s.add_all(
+            Message(
+                conversation_id=conversation,
+                channel=Channel.EMAIL if n % 10 == 0 else Channel.SMS,
+                direction=Direction.INBOUND,
+                body_text=f"=cmd {n}" if n == 7 else f"note {n}",
+                status=DeliveryStatus.RECEIVED,
+                created_at=T0 + timedelta(seconds=n),
+            )
+            for n in range(250)
+        )
+        await s.commit()
+    await sign_in(client, "dana@oem.test")
+    export = await client.get("/api/search/export.csv", params={"channel": "sms"})
+    assert export.status_code == 200
+    rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
+    records = [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
+    ids = [int(r["message_id"]) for r in records]
+    assert len(ids) == 225 and len(set(ids)) == 225 and ids == sorted(ids, reverse=True)
+    assert {r["type"] for r in records} == {"sms"}
+    assert records[-1]["text"] == "note 1" and records[-1]["date"] == "2026-03-01T12:00:01Z"
+    assert "'=cmd 7" in [r["text"] for r in records]
+    assert {r["prospect"] for r in records} == {"Sam"}
+    assert {r["prospect_email"] for r in records} == {"sam@example.test"}
