@@ -492,15 +492,23 @@ Lastname0042: 110; Mary + Garcia: 38); filters without a keyword are account + t
 direction + the last 90 days, a month a year ago, and one rare last name. The export is every
 SMS, newest first.
 
-How the plans are chosen. A prospect filter matching at most 3,000 prospects is resolved first
-to their conversations' ids (lower-cased name indexes; a first and a last name together come
-from one index on both). When those conversations hold about 6,000 messages or fewer, both
+How the plans are chosen. On SQLite, keywords with a prospect filter made only of name
+prefixes are one FTS5 query: migration 0009 indexes each message's prospect names (first and
+last, lower-cased, each one token: its UTF-8 bytes in hex, E written as G so the Porter stemmer
+leaves it whole, so a name prefix is a token prefix), the keywords are confined to subject and
+body, and FTS5 intersects the word's doclist with the name prefix's while walking rowids
+downwards, stopping at the page; each hit's prospect is checked once more. Triggers re-index a
+prospect's messages when it is renamed, a message when it moves, and a prospect's or a
+conversation's messages before they are deleted. Any other prospect filter (email, phone) with
+at most 3,000 prospects is resolved first to their conversations' ids (lower-cased name
+indexes; a first and a last name together come from one index on both), and so is every
+PostgreSQL prospect filter. When those conversations hold about 6,000 messages or fewer, both
 backends start from them: SQLite gathers them newest first from the conversation index and
 checks them against FTS5 in runs of nearby rowids, one doclist walk per run (how near is set
 by the query's share of hits among the newest 2,000 rowids: a lone seek costs about 550
 entries walked); PostgreSQL reads them through the conversation index, sorts by `id + 0` and
 tests each. Otherwise SQLite walks FTS5 rowids downwards and stops at the page, checking each
-hit's conversation against the resolved list or, for a broad name, its prospect. PostgreSQL
+hit's conversation against the resolved list or, for a broad filter, its prospect. PostgreSQL
 estimates each word's hits from the column statistics (`EXPLAIN`, about 0.2 ms a word). Above
 0.5% of the table it walks the newest ids with `ts_match_vq` (what `@@` runs, in a form the
 planner cannot answer from GIN), inside a CASE so that it runs after the cheaper conditions.
@@ -519,15 +527,16 @@ Reading these figures: the machine has 2 cores shared with other work (other eng
 and benchmarks; see the load above), and the same code measures differently from one run to
 the next: PostgreSQL keyword + prospect name p95 was 39 to 54 ms in quiet runs and 59 to 80 ms
 in runs a few minutes apart with a CPU waiting half of the time. Not met yet: p95 under 20 ms
-for keyword + prospect name on both backends (its variants are listed under the table). Most
-of what remains is index work: on SQLite, checking a few hundred candidates spread over the
-table against FTS5 costs about 10 ms whichever way (a seek each,
-about 50 us, or walking every hit in between, about 90 ns each); on PostgreSQL, John's 2,100
-conversations take about 8 ms to resolve and the walk meets 24,000 messages (about 10 ms). A
-prospect token in the FTS5 table, or the prospect's id kept on the message, would let the index
-intersect the name and the word itself; neither is built. "filters, no keyword" is met but
-near the limit on both (its slowest variant is the month a year ago). No relevance sort is
-offered.
+for keyword + prospect name on PostgreSQL (its variants are listed under the table). John's
+2,100 conversations take about 8 ms to resolve and the walk meets 24,000 messages; reading
+"appointment" (122,000 hits) through GIN and John's 21,000 messages through the conversation
+index and intersecting the two bitmaps took 46 ms warm (EXPLAIN ANALYZE), so what is left is
+to let GIN hold the names too (a names tsvector on the message row, not built: it changes the
+`message` table). On SQLite the combined FTS5 query takes 2 to 7 ms of a page and marks the
+page's matches as it walks (rows spread over the table would otherwise cost a doclist seek per
+word each again); Smith is the slowest (its prefix merges the doclists of 11,000 prospects'
+messages). "filters, no keyword" is met but near the limit on both (its slowest variant is
+the month a year ago). No relevance sort is offered.
 """
 
 

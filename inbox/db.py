@@ -93,13 +93,22 @@ async def schema_is_current(engine: AsyncEngine) -> tuple[bool, str | None, str]
     """(current?, the database's revisions, the code's head revisions), revisions comma-joined."""
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
+    from alembic.script.revision import RevisionError
 
     url = engine.url.render_as_string(hide_password=False)
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(url))
+    heads = set(script.get_heads())
 
     def _current(conn: sa.Connection) -> set[str]:
         return set(MigrationContext.configure(conn).get_current_heads())
 
     async with engine.connect() as conn:
         current = await conn.run_sync(_current)
-    return current == heads, ",".join(sorted(current)) or None, ",".join(sorted(heads))
+    # A head that another revision depends on (`depends_on`) leaves the version table once that
+    # revision is applied: it counts as applied when it is among the current ones' ancestors.
+    try:
+        applied = {r.revision for r in script.iterate_revisions(tuple(current), "base") if r}
+    except RevisionError:  # a revision this code does not know
+        applied = set()
+    up_to_date = current <= heads and heads <= applied
+    return up_to_date, ",".join(sorted(current)) or None, ",".join(sorted(heads))

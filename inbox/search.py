@@ -101,6 +101,9 @@ class Criteria:
     conversations: sa.Select[int] | None
     date_from: datetime | None = None
     date_to: datetime | None = None
+    # When the prospect filter is only name prefixes: (first, last), lower-cased, '' when not
+    # given. SQLite then lets its full-text index intersect the names with the keywords.
+    names: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +242,11 @@ def check_search(search: MessageSearch, *, region: str) -> Criteria:
     if search.direction is not None:
         conditions.append(Message.direction == search.direction)
     prospects = conversations = None
+    names = None
     prospect_conditions = _prospect_conditions(search, region)
+    first, last = search.first_name.strip().lower(), search.last_name.strip().lower()
+    if (first or last) and len(prospect_conditions) == bool(first) + bool(last):
+        names = (first, last)
     if prospect_conditions:
         prospects = sa.select(Prospect.id).where(*prospect_conditions)
         conversations = sa.select(Conversation.id).where(Conversation.prospect_id.in_(prospects))
@@ -250,6 +257,7 @@ def check_search(search: MessageSearch, *, region: str) -> Criteria:
         conversations,
         date_from=search.date_from,
         date_to=search.date_to,
+        names=names,
     )
 
 

@@ -47,6 +47,9 @@ SQLITE_SAMPLE = 2000
 SQLITE_SEEK_ENTRIES = 550
 # Candidates gathered per query, newest first, before they are checked a slice at a time.
 SQLITE_GATHER = 6000
+# Up to this many ids (a page of the largest size and one more), a walk that can mark its hits
+# as it finds them does so; an export's batches are larger and need no marks.
+SQLITE_MARK_WITH_IDS = 101
 SQLITE_RANGES = 200
 # The share of all messages up to which PostgreSQL reads every hit through GIN and sorts them,
 # rather than walking the newest messages until a page of hits turns up. A word missing from
@@ -60,13 +63,25 @@ def _quote(term: str) -> str:
     return '"' + term.replace('"', '""') + '"'
 
 
-def fts5_query(keywords: Keywords) -> str:
-    """The FTS5 MATCH expression; every term is a quoted string, so no input is syntax."""
+def fts5_query(keywords: Keywords, names: tuple[str, str] | None = None) -> str:
+    """The FTS5 MATCH expression; every term is a quoted string, so no input is syntax. The
+    keywords look in the subject and body only; `names` (first, last lower-cased prefixes, ''
+    for none) are matched as prefixes of the name tokens that migration 0009 indexes."""
     groups = ["(" + " OR ".join(_quote(t) for t in group) + ")" for group in keywords.groups]
     expression = " AND ".join(groups)
     if keywords.excluded:
         expression += " NOT (" + " OR ".join(_quote(t) for t in keywords.excluded) + ")"
+    expression = "{subject body_text} : (" + expression + ")"
+    for column, prefix in zip(("first_name", "last_name"), names or ("", ""), strict=True):
+        if prefix:
+            expression += f" AND {{{column}}} : {_quote(name_token(prefix))}*"
     return expression
+
+
+def name_token(name: str) -> str:
+    """A lower-cased name as migration 0009 indexes it: its UTF-8 bytes in hex, E as G (the
+    tokenizer folds case, and the Porter stemmer finds no suffix to strip in these letters)."""
+    return name.encode().hex().replace("e", "g")
 
 
 def websearch_query(keywords: Keywords) -> str:
@@ -160,9 +175,21 @@ def _sqlite_in(column: InstrumentedAttribute[int], values: Sequence[int]) -> sa.
     return column.in_(sa.select(listed.c.value))
 
 
+_MARK_PARAMS = {"start": MARK_START, "end": MARK_END, "words": SNIPPET_WORDS}
+_FTS_TABLE: sa.ColumnElement[Any] = sa.literal_column("message_fts")
+_MARK_COLUMNS: tuple[sa.ColumnElement[Any], ...] = (
+    sa.func.highlight(_FTS_TABLE, 0, MARK_START, MARK_END),
+    sa.func.snippet(_FTS_TABLE, 1, MARK_START, MARK_END, "…", SNIPPET_WORDS),
+)
+
+
 class SqliteSearch:
     """FTS5, newest first by walking the index's rowids downwards, or, for a narrow prospect
     filter, by checking that filter's messages against the index, newest first."""
+
+    def __init__(self) -> None:
+        # Marks already made while finding a page: (the query they are for, by message id).
+        self._marked: tuple[str, dict[int, tuple[str, str]]] | None = None
 
     def ids_in(
         self, column: InstrumentedAttribute[int], ids: Sequence[int]
@@ -175,6 +202,8 @@ class SqliteSearch:
         conditions = list(criteria.conditions)
         if before is not None:
             conditions.append(Message.id < before)
+        if criteria.keywords is not None and criteria.names is not None:
+            return await self._with_names(session, criteria, conditions, before, limit)
         narrow = False
         share = 1.0
         params: dict[str, Any] = {}
@@ -225,6 +254,46 @@ class SqliteSearch:
         query = query.order_by(_FTS.c.rowid.desc()).limit(limit)
         return list((await session.execute(query, {"fts": fts})).scalars())
 
+    async def _with_names(
+        self,
+        session: AsyncSession,
+        criteria: Criteria,
+        conditions: list[sa.ColumnElement[bool]],
+        before: int | None,
+        limit: int,
+    ) -> list[int]:
+        """Keywords and name prefixes in one FTS5 query: the index intersects their doclists
+        while it walks rowids downwards, and stops at the page. Each hit's prospect is checked
+        against the filter once more (a page's worth of primary-key look-ups)."""
+        assert criteria.keywords is not None and criteria.prospects is not None
+        fts = fts5_query(criteria.keywords, criteria.names)
+        prospect = sa.exists(
+            criteria.prospects.join(Conversation, Conversation.prospect_id == Prospect.id).where(
+                Conversation.id == Message.conversation_id
+            )
+        )
+        # A page's marks come from the same walk (the names are matched in their own columns,
+        # so they mark nothing in the subject or body): rows spread over the table would each
+        # cost a doclist seek per word again in `marks`. Not for an export's batches.
+        marking = limit <= SQLITE_MARK_WITH_IDS
+        columns = [_FTS.c.rowid, *(_MARK_COLUMNS if marking else ())]
+        query = (
+            sa.select(*columns)
+            .select_from(_FTS)
+            .join(Message, Message.id == _FTS.c.rowid)
+            .where(_MATCH, *conditions, prospect)
+        )
+        if before is not None:
+            query = query.where(_FTS.c.rowid < before)
+        query = query.order_by(_FTS.c.rowid.desc()).limit(limit)
+        rows = (await session.execute(query, {"fts": fts})).all()
+        if marking:
+            self._marked = (
+                fts5_query(criteria.keywords),
+                {r[0]: (r[1] or "", r[2] or "") for r in rows},
+            )
+        return [r[0] for r in rows]
+
     async def _candidates_first(
         self,
         session: AsyncSession,
@@ -268,21 +337,22 @@ class SqliteSearch:
     async def marks(
         self, session: AsyncSession, keywords: Keywords, ids: Sequence[int]
     ) -> dict[int, tuple[str, str]]:
-        if not ids:
-            return {}
+        fts = fts5_query(keywords)
+        found: dict[int, tuple[str, str]] = {}
+        if self._marked is not None and self._marked[0] == fts:
+            found = {i: self._marked[1][i] for i in ids if i in self._marked[1]}
+        missing = [i for i in ids if i not in found]
+        if not missing:
+            return found
         # One pass over each run of nearby rowids: looking up each rowid on its own seeks every
         # term's doclist again (about 70 us a row for a common word), while one range over ids
         # spread across the table would walk every hit in between.
-        runs = rowid_ranges(ids, SQLITE_GAP)
+        runs = rowid_ranges(missing, SQLITE_GAP)
         columns = "highlight(message_fts, 0, :start, :end), snippet(message_fts, 1, :start, :end, '…', :words)"
-        params = {
-            "start": MARK_START,
-            "end": MARK_END,
-            "words": SNIPPET_WORDS,
-            "fts": fts5_query(keywords),
-        }
-        rows = await session.execute(sa.text(_fts_over(columns, runs)), params)
-        return {r[0]: (r[1] or "", r[2] or "") for r in rows.all()}
+        rows = await session.execute(
+            sa.text(_fts_over(columns, runs)), {"fts": fts, **_MARK_PARAMS}
+        )
+        return found | {r[0]: (r[1] or "", r[2] or "") for r in rows.all()}
 
 
 _TSV: sa.ColumnElement[Any] = sa.literal_column("message.search_tsv")

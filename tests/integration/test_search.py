@@ -17,7 +17,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.access import Actor
 from inbox.errors import ValidationFailed
-from inbox.models import Channel, DeliveryStatus, Direction, Message, Role
+from inbox.models import (
+    Channel,
+    Conversation,
+    DeliveryStatus,
+    Direction,
+    Message,
+    Prospect,
+    Role,
+)
 from inbox.prospects import do_create_prospect
 from inbox.schemas import PhoneInput, ProspectCreate
 from inbox.search import MessageSearch, SearchHit, search_messages
@@ -298,6 +306,54 @@ async def test_updates_and_deletions_are_reflected(sessionmaker: Maker, corpus: 
     assert await ids_of(sessionmaker, corpus, q="diesel") == ["electric"]
     (hit,) = await find(sessionmaker, corpus.cmu, q="van")
     assert "<b>van</b>" in hit.snippet_html
+
+
+async def test_a_prospect_rename_is_reflected_in_name_and_keyword_searches(
+    sessionmaker: Maker, corpus: Corpus
+) -> None:
+    assert await ids_of(sessionmaker, corpus, q="truck", first_name="bob") == [
+        "electric",
+        "diesel",
+    ]
+    async with sessionmaker() as s:
+        await s.execute(
+            sa.update(Prospect)
+            .where(Prospect.id == Conversation.prospect_id, Conversation.id == corpus.bob_conv)
+            .values(first_name="Roberto", last_name="Núñez")
+        )
+        await s.commit()
+    assert await ids_of(sessionmaker, corpus, q="truck", first_name="bob") == []
+    assert await ids_of(sessionmaker, corpus, q="truck", last_name="smith") == ["xss", "gas"]
+    assert await ids_of(sessionmaker, corpus, q="truck", first_name="ROB") == [
+        "electric",
+        "diesel",
+    ]
+    assert await ids_of(sessionmaker, corpus, q="diesel", first_name="rob", last_name="NÚ") == [
+        "electric",
+        "diesel",
+    ]
+    assert await ids_of(sessionmaker, corpus, q="diesel", first_name="robz") == []
+    # A moved message goes with its new prospect's names; the text stays searchable.
+    async with sessionmaker() as s:
+        message = await s.get(Message, corpus.ids["gas"])
+        assert message is not None
+        message.conversation_id = corpus.bob_conv
+        await s.commit()
+    assert await ids_of(sessionmaker, corpus, q="truck", first_name="rob") == [
+        "gas",
+        "electric",
+        "diesel",
+    ]
+    assert await ids_of(sessionmaker, corpus, q="truck", last_name="smithers") == ["xss"]
+    (hit,) = await find(sessionmaker, corpus.cmu, q="gas", first_name="roberto")
+    assert hit.subject_html == "Price" and "<b>gas</b>" in hit.snippet_html
+    # A name is not a keyword: the names are indexed apart from the text.
+    assert await ids_of(sessionmaker, corpus, q="roberto") == []
+    async with sessionmaker() as s:
+        if s.get_bind().dialect.name == "sqlite":
+            # FTS5 compares its index with the content view: wrong tokens would fail here.
+            check = "INSERT INTO message_fts(message_fts, rank) VALUES ('integrity-check', 1)"
+            await s.execute(sa.text(check))
 
 
 async def test_keyset_pages_are_newest_first_without_gaps_or_repeats(
