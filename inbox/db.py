@@ -17,6 +17,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# An execution option: the transaction only reads. On SQLite it then begins deferred (a
+# reader never takes the write lock, so a long export or a burst of page loads does not hold
+# up ingest and sends) with `PRAGMA query_only` on, so a write there fails instead of
+# quietly taking the lock.
+READ_ONLY = "inbox_read_only"
 
 
 def is_sqlite(url: str | sa.URL) -> bool:
@@ -49,15 +54,24 @@ def make_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 
         @event.listens_for(engine.sync_engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            # Take the write lock up front: two writers never deadlock on a lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+            info = conn.connection.info  # kept with the pooled connection
+            if info.get(READ_ONLY, False) != read_only:
+                conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+                info[READ_ONLY] = read_only
+            # A writer takes the write lock up front: two never deadlock on a lock upgrade.
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(
+    engine: AsyncEngine, *, read_only: bool = False
+) -> async_sessionmaker[AsyncSession]:
+    """Sessions for use cases; `read_only` ones are for transactions that never write."""
+    bind = engine.execution_options(**{READ_ONLY: True}) if read_only else engine
+    return async_sessionmaker(bind, expire_on_commit=False)
 
 
 def alembic_config(url: str) -> Any:

@@ -45,7 +45,7 @@ async def signed_in_from(
     token = connection.cookies.get(SESSION_COOKIE)
     if not token:
         return None
-    async with services.sessionmaker() as session:
+    async with services.reader() as session:
         return await get_signed_in(session, token, utcnow())
 
 

@@ -47,6 +47,11 @@ class Services:
     clock: Clock = field(default_factory=SystemClock)
     # Reads the reply mailbox when INBOX_IMAP_HOST is set.
     watcher: ImapWatcher | None = None
+    # Sessions for transactions that only read (page loads, exports, the websocket's replay).
+    reader: async_sessionmaker[AsyncSession] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reader = make_sessionmaker(self.engine, read_only=True)
 
     @property
     def send_context(self) -> SendContext:
@@ -148,7 +153,7 @@ def build_services(settings: Settings) -> Services:
         backend = memory_backend_factory()
     hub = Hub(
         Bus(backend, f"{settings.redis_prefix}:events"),
-        sessionmaker,
+        make_sessionmaker(engine, read_only=True),  # it only reads the log
         queue_size=settings.ws_queue_size,
     )
     worker = f"{socket.gethostname()}:{os.getpid()}"

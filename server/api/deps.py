@@ -18,8 +18,17 @@ def services_of(state: State) -> Services:
     return services
 
 
-async def provide_session(state: State) -> AsyncIterator[AsyncSession]:
-    async with services_of(state).transaction() as session:
+async def provide_session(
+    state: State, request: Request[Any, Any, Any]
+) -> AsyncIterator[AsyncSession]:
+    """A GET only reads (HTTP says it is safe): it gets a read-only transaction, which never
+    waits for the write lock; everything else gets one that commits and publishes."""
+    services = services_of(state)
+    if request.method in ("GET", "HEAD"):
+        async with services.reader() as session:
+            yield session
+        return
+    async with services.transaction() as session:
         yield session
 
 

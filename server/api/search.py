@@ -90,8 +90,9 @@ class SearchController(Controller):
         criteria = check_export(actor, search, region=services.settings.phone_region)
 
         async def body() -> AsyncIterator[bytes]:
-            # Its own session: the stream outlives the request's transaction.
-            async with services.sessionmaker() as session:
+            # Its own session: the stream outlives the request's transaction. Read-only, so a
+            # long export never holds SQLite's write lock.
+            async with services.reader() as session:
                 async for chunk in stream_export(session, criteria):
                     yield chunk.encode("utf-8")
 

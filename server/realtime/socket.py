@@ -89,7 +89,7 @@ class Stream:
     async def replay(self) -> None:
         """Send every logged event after `last_sent`, oldest first."""
         while True:
-            async with self.services.sessionmaker() as session:
+            async with self.services.reader() as session:
                 events = await list_events_after(
                     session, self.connection.account_id, self.connection.last_sent, REPLAY_BATCH
                 )
@@ -109,7 +109,7 @@ class Stream:
             .where(Event.account_id == account_id)
             .scalar_subquery()
         )
-        async with self.services.sessionmaker() as session:
+        async with self.services.reader() as session:
             row = (
                 await session.execute(
                     sa.select(Account.event_seq, oldest_seq).where(Account.id == account_id)
