@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import multiprocessing
 import os
 import random
 import re
@@ -23,7 +22,6 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
@@ -31,7 +29,7 @@ from typing import Any, Literal
 import aioimaplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels.email.parse import parse_many, parse_message
+from channels.email.parse import parse_message
 from channels.email.tls import client_context, untrusted_certificate, untrusted_message
 from inbox.attachments import AttachmentStore
 from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
@@ -44,8 +42,6 @@ log = logging.getLogger(__name__)
 Tls = Literal["none", "starttls", "tls"]
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
-# A catch-up of at least this many chunks parses in a process of its own (see `_parse_pool`).
-PARSE_POOL_CHUNKS = 4
 
 
 class ImapError(Exception):
@@ -219,22 +215,13 @@ class ImapWatcher:
             raise ImapError(f"UID FETCH failed: {response.lines}")
         return fetched_messages(response.lines)
 
-    async def _read(
-        self, client: Any, chunk: list[int], pool: Executor | None = None
-    ) -> list[tuple[int, InboundMessage]]:
-        """Fetch a chunk of UIDs and parse what came (in a thread, or in `pool`)."""
+    async def _read(self, client: Any, chunk: list[int]) -> list[tuple[int, InboundMessage]]:
+        """Fetch a chunk of UIDs and parse what came (in a thread)."""
         began = time.perf_counter()
         fetched = await self._fetch(client, chunk)
         fetched_at = time.perf_counter()
         uids = sorted(fetched)
-        raws = [fetched[u] for u in uids]
-        if pool is not None:
-            # Another process: parsing then runs beside the store instead of taking turns
-            # with it for the GIL.
-            loop = asyncio.get_running_loop()
-            parsed = await loop.run_in_executor(pool, parse_many, raws)
-        else:
-            parsed = await asyncio.to_thread(lambda: [self.parse(raw) for raw in raws])
+        parsed = await asyncio.to_thread(lambda: [self.parse(fetched[u]) for u in uids])
         self.stats.fetch_seconds += fetched_at - began
         self.stats.parse_seconds += time.perf_counter() - fetched_at
         return list(zip(uids, parsed, strict=True))
@@ -282,14 +269,13 @@ class ImapWatcher:
             cursor = Cursor(uidvalidity, 0)
         uids = await self._new_uids(client, cursor.last_uid)
         chunks = [uids[i : i + self.batch_size] for i in range(0, len(uids), self.batch_size)]
-        pool = self._parse_pool(len(chunks))
         ahead: asyncio.Task[list[tuple[int, InboundMessage]]] | None = None
         try:
             for n, chunk in enumerate(chunks):
-                batch = await ahead if ahead is not None else await self._read(client, chunk, pool)
+                batch = await ahead if ahead is not None else await self._read(client, chunk)
                 ahead = None
                 if n + 1 < len(chunks):
-                    ahead = asyncio.create_task(self._read(client, chunks[n + 1], pool))
+                    ahead = asyncio.create_task(self._read(client, chunks[n + 1]))
                 cursor = await self._ingest(cursor, batch, chunk[-1])
         finally:
             if ahead is not None:
@@ -297,19 +283,7 @@ class ImapWatcher:
                 # connection is closed after this, so a reply cut short does no harm.
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
         return len(uids)
-
-    def _parse_pool(self, chunks: int) -> Executor | None:
-        """A parsing process for a backlog (mail that waited while the app was down, a
-        re-scan): worth its start-up from `PARSE_POOL_CHUNKS` chunks on. New mail one message
-        at a time is parsed in a thread, without it."""
-        if chunks < PARSE_POOL_CHUNKS or self.parse is not parse_message:
-            return None
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["channels.email.parse"])
-        return ProcessPoolExecutor(max_workers=1, mp_context=context)
 
     async def sync_once(self) -> int:
         """Connect, ingest what is new, disconnect (without releasing the lease)."""

@@ -352,8 +352,3 @@ def parse_message(raw: bytes, *, now: datetime | None = None) -> InboundMessage:
         return _parse(raw, now)
     except Exception as exc:
         return _unreadable(raw, now, exc)
-
-
-def parse_many(raws: list[bytes]) -> list[InboundMessage]:
-    """`parse_message` for each (a picklable entry point for a parsing process)."""
-    return [parse_message(raw) for raw in raws]
