@@ -102,7 +102,7 @@ class Criteria:
     date_from: datetime | None = None
     date_to: datetime | None = None
     # When the prospect filter is only name prefixes: (first, last), lower-cased, '' when not
-    # given. SQLite then lets its full-text index intersect the names with the keywords.
+    # given. Both backends then let their full-text index intersect the names with the keywords.
     names: tuple[str, str] | None = None
 
 

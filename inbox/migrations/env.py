@@ -19,7 +19,7 @@ def _include_name(name: str | None, type_: str, _parents: object) -> bool:
     # autogenerate must not offer to drop it.
     if type_ == "table" and name is not None and name.startswith("message_fts"):
         return False
-    return not (type_ == "column" and name == "search_tsv")
+    return not (type_ == "column" and name in ("search_tsv", "search_names"))
 
 
 def _run(connection: sa.Connection) -> None:

@@ -523,6 +523,8 @@ PLANS: dict[str, dict[str, Any]] = {
         "SQLITE_SEEK_ENTRIES": 0,
     },
     "rare-word probe then GIN": {"PG_PROBE": 1, "PG_RARE": 1.0},
+    "words and names intersected by GIN, hits sorted": {"PG_NAMES_WALK": 0},
+    "words and names walked newest first": {"PG_NAMES_WALK": 10**12},
 }
 
 
@@ -565,6 +567,8 @@ async def test_every_plan_finds_the_same_pages(
         "drive",
     ]
     assert await ids_of(sessionmaker, corpus, q="truck", last_name="nobody") == []
+    # Longer than any stored name (100 characters): nothing, not an error.
+    assert await ids_of(sessionmaker, corpus, q="truck", last_name="smith" * 21) == []
     assert await ids_of(sessionmaker, corpus, last_name="smithers") == ["xss", "gas"]
     # Keyset pages through one prospect's messages: newest first, no gaps, no repeats.
     pages: list[tuple[dict[str, Any], int]] = [
