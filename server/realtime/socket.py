@@ -13,13 +13,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import sqlalchemy as sa
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
+from litestar.types import Send
 
 from inbox.access import Actor
 from inbox.events import list_events_after
@@ -48,6 +49,8 @@ REPLAY_BATCH = 500
 CLOSE_NO_SESSION = 4401
 CLOSE_BAD_ORIGIN = 4403
 CLOSE_TOO_SLOW = 4008
+# Where `server.app.InboxApp` keeps the server's own ASGI send in a websocket's scope.
+ASGI_SEND = "inbox.asgi_send"
 
 
 class SocketClosed(Exception):
@@ -132,7 +135,10 @@ class Stream:
         first call on, the hub may write to this socket itself whenever the pump is idle."""
         connection = self.connection
         queue = connection.queue
-        connection.send = self.socket.send
+        # The server's own send (see `server.app.InboxApp`): from here on this socket is
+        # accepted and only ever sends text frames, so Litestar's wrappers add nothing.
+        server_send = cast("Send | None", self.socket.scope.get(ASGI_SEND))
+        connection.send = server_send or self.socket.send
         while True:
             item = await queue.get()
             connection.busy += 1
