@@ -24,7 +24,6 @@ from tests.support.browser import (
     SAM_PASSWORD,
     Api,
     App,
-    chromium,
     screenshot,
     seed_messages,
     serve,
@@ -46,21 +45,6 @@ def smtp() -> Iterator[SmtpServer]:
 async def app(smtp: SmtpServer, dovecot: Dovecot) -> AsyncIterator[App]:
     async with serve(smtp, dovecot) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-async def api(app: App) -> AsyncIterator[Api]:
-    client = await Api(app.url).sign_in()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import SAM, SAM_PASSWORD, Api, App, chromium, screenshot, serve
+from tests.support.browser import SAM, SAM_PASSWORD, Api, App, screenshot, serve
 from tests.support.browser import signed_in_page as _signed_in_page
 
 pytestmark = pytest.mark.slow
@@ -22,21 +22,6 @@ pytestmark = pytest.mark.slow
 async def app() -> AsyncIterator[App]:
     async with serve(None, None) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Any]:
-    async with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-async def api(app: App) -> AsyncIterator[Api]:
-    client = await Api(app.url).sign_in()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture
