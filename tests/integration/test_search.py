@@ -356,23 +356,28 @@ async def test_a_prospect_rename_is_reflected_in_name_and_keyword_searches(
             await s.execute(sa.text(check))
 
 
-async def test_keyset_pages_are_newest_first_without_gaps_or_repeats(
-    sessionmaker: Maker, cmu: Actor
-) -> None:
-    conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Pat"))
+async def add_offers(sessionmaker: Maker, conversation: int, every_third: str) -> None:
+    """45 inbound texts a minute apart, "offer number N", every third one with more words."""
     async with sessionmaker() as s:
         s.add_all(
             Message(
                 conversation_id=conversation,
                 channel=Channel.SMS,
                 direction=Direction.INBOUND,
-                body_text=f"offer number {n}" + (" special" if n % 3 == 0 else ""),
+                body_text=f"offer number {n}" + (f" {every_third}" if n % 3 == 0 else ""),
                 status=DeliveryStatus.RECEIVED,
                 created_at=T0 + timedelta(minutes=n),
             )
             for n in range(45)
         )
         await s.commit()
+
+
+async def test_keyset_pages_are_newest_first_without_gaps_or_repeats(
+    sessionmaker: Maker, cmu: Actor
+) -> None:
+    conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Pat"))
+    await add_offers(sessionmaker, conversation, "special")
     for q, expected in (("offer", 45), ("special", 15), ("", 45)):
         seen: list[int] = []
         cursor = None
@@ -537,19 +542,7 @@ async def test_every_plan_finds_the_same_pages(
     conversation = await add_prospect(
         sessionmaker, corpus.cmu, ProspectCreate(first_name="Pat", last_name="Smithson")
     )
-    async with sessionmaker() as s:
-        s.add_all(
-            Message(
-                conversation_id=conversation,
-                channel=Channel.SMS,
-                direction=Direction.INBOUND,
-                body_text=f"offer number {n}" + (" special truck" if n % 3 == 0 else ""),
-                status=DeliveryStatus.RECEIVED,
-                created_at=T0 + timedelta(minutes=n),
-            )
-            for n in range(45)
-        )
-        await s.commit()
+    await add_offers(sessionmaker, conversation, "special truck")
     for name, value in PLANS[plan].items():
         monkeypatch.setattr(search_backends, name, value)
     assert await ids_of(sessionmaker, corpus, q="truck", last_name="smithe") == ["xss", "gas"]
