@@ -30,6 +30,7 @@ import aioimaplib
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.parse import parse_message
+from channels.email.parser_process import ParserProcess
 from channels.email.tls import client_context, untrusted_certificate, untrusted_message
 from inbox.attachments import AttachmentStore
 from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 Tls = Literal["none", "starttls", "tls"]
 _UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
 _FETCH_UID = re.compile(rb"\bUID (\d+)")
+# A catch-up of at least this many chunks parses in a process of its own (`ParserProcess`).
+PARSER_PROCESS_CHUNKS = 3
 
 
 class ImapError(Exception):
@@ -145,6 +148,7 @@ class ImapWatcher:
         self.clock = clock or SystemClock()
         self.parse = parse
         self.stats = IngestStats()
+        self.parser_processes = 0  # how many backlogs were parsed in a process of their own
         self.connected = asyncio.Event()  # set while holding the lease and connected
         self._caught_up = False
 
@@ -215,13 +219,19 @@ class ImapWatcher:
             raise ImapError(f"UID FETCH failed: {response.lines}")
         return fetched_messages(response.lines)
 
-    async def _read(self, client: Any, chunk: list[int]) -> list[tuple[int, InboundMessage]]:
-        """Fetch a chunk of UIDs and parse what came (in a thread)."""
+    async def _read(
+        self, client: Any, chunk: list[int], parser: ParserProcess | None = None
+    ) -> list[tuple[int, InboundMessage]]:
+        """Fetch a chunk of UIDs and parse what came (in `parser`'s process, or a thread)."""
         began = time.perf_counter()
         fetched = await self._fetch(client, chunk)
         fetched_at = time.perf_counter()
         uids = sorted(fetched)
-        parsed = await asyncio.to_thread(lambda: [self.parse(fetched[u]) for u in uids])
+        raws = [fetched[u] for u in uids]
+        if parser is not None:
+            parsed = await parser.parse(raws)
+        else:
+            parsed = await asyncio.to_thread(lambda: [self.parse(raw) for raw in raws])
         self.stats.fetch_seconds += fetched_at - began
         self.stats.parse_seconds += time.perf_counter() - fetched_at
         return list(zip(uids, parsed, strict=True))
@@ -269,13 +279,16 @@ class ImapWatcher:
             cursor = Cursor(uidvalidity, 0)
         uids = await self._new_uids(client, cursor.last_uid)
         chunks = [uids[i : i + self.batch_size] for i in range(0, len(uids), self.batch_size)]
+        parser = await self._parser_for(len(chunks))
         ahead: asyncio.Task[list[tuple[int, InboundMessage]]] | None = None
         try:
             for n, chunk in enumerate(chunks):
-                batch = await ahead if ahead is not None else await self._read(client, chunk)
+                batch = (
+                    await ahead if ahead is not None else await self._read(client, chunk, parser)
+                )
                 ahead = None
                 if n + 1 < len(chunks):
-                    ahead = asyncio.create_task(self._read(client, chunks[n + 1]))
+                    ahead = asyncio.create_task(self._read(client, chunks[n + 1], parser))
                 cursor = await self._ingest(cursor, batch, chunk[-1])
         finally:
             if ahead is not None:
@@ -283,7 +296,23 @@ class ImapWatcher:
                 # connection is closed after this, so a reply cut short does no harm.
                 ahead.cancel()
                 await asyncio.gather(ahead, return_exceptions=True)
+            if parser is not None:
+                await asyncio.shield(parser.close())
         return len(uids)
+
+    async def _parser_for(self, chunks: int) -> ParserProcess | None:
+        """A parsing process for a backlog (mail that waited while the app was down, a
+        re-scan), worth its start-up from `PARSER_PROCESS_CHUNKS` chunks on; new mail a few
+        messages at a time is parsed in a thread. None when it cannot start."""
+        if chunks < PARSER_PROCESS_CHUNKS or self.parse is not parse_message:
+            return None
+        try:
+            parser = await ParserProcess.start()
+        except OSError as exc:
+            log.warning("cannot start a parsing process (%s); parsing in a thread", exc)
+            return None
+        self.parser_processes += 1
+        return parser
 
     async def sync_once(self) -> int:
         """Connect, ingest what is new, disconnect (without releasing the lease)."""
