@@ -308,9 +308,15 @@ async def test_updates_and_deletions_are_reflected(sessionmaker: Maker, corpus: 
     assert "<b>van</b>" in hit.snippet_html
 
 
+@pytest.mark.parametrize("names_walk", [10**12, 0], ids=["walked", "through GIN by blocks"])
 async def test_a_prospect_rename_is_reflected_in_name_and_keyword_searches(
-    sessionmaker: Maker, corpus: Corpus
+    sessionmaker: Maker, corpus: Corpus, names_walk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from inbox import search_backends
+
+    # On PostgreSQL: rows walked newest first, or read through GIN, which needs each row's
+    # names and its block of ids (migrations 0010, 0011) kept right by the triggers.
+    monkeypatch.setattr(search_backends, "PG_NAMES_WALK", names_walk)
     assert await ids_of(sessionmaker, corpus, q="truck", first_name="bob") == [
         "electric",
         "diesel",
@@ -356,11 +362,15 @@ async def test_a_prospect_rename_is_reflected_in_name_and_keyword_searches(
             await s.execute(sa.text(check))
 
 
-async def add_offers(sessionmaker: Maker, conversation: int, every_third: str) -> None:
-    """45 inbound texts a minute apart, "offer number N", every third one with more words."""
+async def add_offers(
+    sessionmaker: Maker, conversation: int, every_third: str, first_id: int | None = None
+) -> None:
+    """45 inbound texts a minute apart, "offer number N", every third one with more words;
+    with ids from `first_id` on when given."""
     async with sessionmaker() as s:
         s.add_all(
             Message(
+                id=None if first_id is None else first_id + n,
                 conversation_id=conversation,
                 channel=Channel.SMS,
                 direction=Direction.INBOUND,
@@ -530,7 +540,14 @@ PLANS: dict[str, dict[str, Any]] = {
     "rare-word probe then GIN": {"PG_PROBE": 1, "PG_RARE": 1.0},
     "words and names intersected by GIN, hits sorted": {"PG_NAMES_WALK": 0},
     "words and names walked newest first": {"PG_NAMES_WALK": 10**12},
+    "words and names by every block of ids": {"PG_NAMES_WALK": 0, "PG_BLOCKS": 10**6},
+    "words and names in the newest block, then the rest through GIN": {
+        "PG_NAMES_WALK": 0,
+        "PG_BLOCKS_MARGIN": 1e-9,
+    },
 }
+# Pat Smithson's 45 offers straddle the ends of two blocks of ids (migration 0011).
+OFFERS_FROM = 2 * 2**15 - 15
 
 
 @pytest.mark.parametrize("plan", list(PLANS))
@@ -542,7 +559,7 @@ async def test_every_plan_finds_the_same_pages(
     conversation = await add_prospect(
         sessionmaker, corpus.cmu, ProspectCreate(first_name="Pat", last_name="Smithson")
     )
-    await add_offers(sessionmaker, conversation, "special truck")
+    await add_offers(sessionmaker, conversation, "special truck", first_id=OFFERS_FROM)
     for name, value in PLANS[plan].items():
         monkeypatch.setattr(search_backends, name, value)
     assert await ids_of(sessionmaker, corpus, q="truck", last_name="smithe") == ["xss", "gas"]
