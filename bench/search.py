@@ -517,9 +517,19 @@ of a second tsvector (`'f'` or `'l'` and the prefix's UTF-8 bytes in hex; trigge
 inserts, moves, renames and prospect changes) and one GIN index holds both vectors. The planner
 estimates the rows matching the words and the names; when a page of them lies among the
 newest 10,000 messages at that rate, it walks them newest first testing the names and then the
-words, else one GIN scan intersects the word's posting list with the name's (`MATERIALIZED`
-CTE) and the hits are sorted: "appointment" + John is 2,559 hits, 6 ms warm (EXPLAIN ANALYZE:
-3 ms in GIN, 3 ms reading the rows), against 46 ms for the two bitmaps intersected before.
+words. Otherwise GIN intersects the word's posting list with the name's, newest ids first:
+migration 0011 adds to each message's name vector one lexeme naming its block of 32,768 ids
+(`'r'` and `id >> 15`), and while at most six of the newest blocks should hold one and a half
+pages of hits at the estimated rate, each of those blocks is one branch of a UNION ALL whose
+GIN scan carries that block's lexeme too (one scan with an OR of blocks is several times
+slower). Only those blocks' hits are read from the table; if they do not fill the page, the
+older hits come from one GIN scan (`MATERIALIZED` CTE) and are sorted, and so do all hits of a
+rarer combination. "appointment" + John is 2,559 hits in all: reading and sorting every one took
+6.8 to 8.7 ms, the newest blocks' few hundred take 3.9 ms; the lone newest block's 36 hits take
+0.4 ms in EXPLAIN ANALYZE. A page's highlights (`ts_headline`) come in the statement that reads
+its rows, and the settings, the table's row count and its newest id and date in one statement
+built once, so a keyword search with names is five statements: those, the planner's estimate,
+the ids, the rows.
 PostgreSQL estimates each word's hits from the column statistics (`EXPLAIN`, about 0.2 ms a word). Above
 0.5% of the table it walks the newest ids with `ts_match_vq` (what `@@` runs, in a form the
 planner cannot answer from GIN), inside a CASE so that it runs after the cheaper conditions.
@@ -534,22 +544,21 @@ memory stays flat) as Core rows: without keywords or prospect filters in one sta
 ids through the plans above and then their rows with one id-list parameter; each batch is
 formatted in a thread while the next one is read.
 
-Reading these figures: the machine has 2 cores shared with other work (other engineers' tests
-and benchmarks; see the load above), and the same code measures differently from one run to
-the next: PostgreSQL keyword + prospect name p95 was 39 to 54 ms in quiet runs and 59 to 80 ms
-in runs a few minutes apart with a CPU waiting half of the time, before migration 0010; the
-code before it measured 19.8 / 64.3 ms ("appointment + john" 61 / 108) on the corpus with 0010
-applied. With it, p95 was 19.1, 19.7, 23.1 and 26.0 ms in four runs within minutes (a CPU
-waiting 7%, 10%, 6% and 41% of the time; the last is the run above): p95 under 20 ms for
-keyword + prospect name on PostgreSQL is met only in some runs. Of John's page about 6 ms is
-the GIN query warm; the rest is what every shape pays (the page's rows, the headlines, about
-8 ms in Python). A variant's first run may read its hits' rows cold (71 ms for John's 2,559
-with none in shared buffers; this corpus's message table held the dead rows of two backfills,
-1,082 MB against 406 MB built fresh). On SQLite the combined FTS5 query takes 2 to 7 ms of a page and marks the
+Reading these figures: the machine has 2 cores shared with other work (see the load above),
+and the same code measures differently from one run to the next. PostgreSQL keyword + prospect
+name p95 was 19.1 to 27.2 ms over five runs before migration 0011 and before the highlights
+moved into the rows' statement (John's page the slowest: its GIN query 7 to 9 ms, the
+headlines 4 ms in a statement of their own); with the highlights moved, 20.4 and 25.3 ms (a CPU
+waiting 5% of the time). With 0011 too, on a corpus built fresh: 12.8 and 12.6 ms (the table
+above) with a CPU waiting 4% and 5% of the time, and 20.8 ms in a run beside the SQLite corpus
+being built on the other core (28% waiting; rare word 13.8, common word 12.0, phrase 15.9,
+filters 15.7 ms in that run). A
+variant's first run may read its hits' rows cold (71 ms for John's 2,559 with none in shared
+buffers). On SQLite the combined FTS5 query takes 2 to 7 ms of a page and marks the
 page's matches as it walks (rows spread over the table would otherwise cost a doclist seek per
 word each again); Smith is the slowest (its prefix merges the doclists of 11,000 prospects'
-messages). "filters, no keyword" is met but near the limit on both (its slowest variant is
-the month a year ago). No relevance sort is offered.
+messages). The slowest variant of "filters, no keyword" is the month a year ago on both. No
+relevance sort is offered.
 """
 
 
