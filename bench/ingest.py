@@ -10,7 +10,8 @@ quote our Message-IDs (some from Cc'd people), new mail from known prospects, st
 become prospects, a few out-of-office replies. Then one `ImapWatcher.sync_once()` reads them all
 (UID FETCH BODY.PEEK in batches of 100), parses, threads and stores them (one transaction per
 batch, the cursor advanced with the batch). The split: fetching (IMAP round trips), parsing
-(MIME, charsets, quote cutting, nh3; in a thread),
+(MIME, charsets, quote cutting, nh3; for a backlog like this one in a child process,
+`channels/email/parser_process.py`; the wall time a chunk waits for it),
 threading (deciding the conversation) and storing (everything else in the transaction, events
 included, and the commits). The next batch is fetched and parsed while the current one is
 stored, so these stage times overlap: their shares are of their sum, not of the wall time.
