@@ -5,6 +5,7 @@ Revises: 0001
 Create Date: 2026-11-24 05:30:00.000000
 """
 
+import importlib
 from collections.abc import Sequence
 
 from alembic import op
@@ -55,28 +56,25 @@ PG_UP = [
     "UPDATE message SET search_names = coalesce(search_names, '') || search_recency(id)",
     "ANALYZE message (search_names)",
 ]
+# Down: 0010's functions and its names-only backfill, as 0010 wrote them.
+_NAMES_PG = importlib.import_module("inbox.migrations.versions.0010_search_names_pg")
+
+
+def _from_0010(start: str) -> str:
+    (statement,) = [s for s in _NAMES_PG.PG_UP if s.startswith(start)]
+    return statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+
+
 PG_DOWN = [
-    """CREATE OR REPLACE FUNCTION message_search_names_set() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            NEW.search_names := message_search_names(NEW.conversation_id);
-            RETURN NEW;
-        END $$""",
-    """CREATE OR REPLACE FUNCTION message_search_names_prospect() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            UPDATE message m SET search_names = search_name_lexemes(NEW.first_name, NEW.last_name)
-            FROM conversation c WHERE c.prospect_id = NEW.id AND m.conversation_id = c.id;
-            RETURN NULL;
-        END $$""",
-    """CREATE OR REPLACE FUNCTION message_search_names_conversation() RETURNS trigger
-        LANGUAGE plpgsql AS $$
-        BEGIN
-            UPDATE message SET search_names = message_search_names(NEW.id)
-            WHERE conversation_id = NEW.id;
-            RETURN NULL;
-        END $$""",
-    "UPDATE message SET search_names = message_search_names(conversation_id)",
+    *(
+        _from_0010(f"CREATE FUNCTION {name}()")
+        for name in (
+            "message_search_names_set",
+            "message_search_names_prospect",
+            "message_search_names_conversation",
+        )
+    ),
+    _from_0010("UPDATE message m SET search_names"),
     "DROP FUNCTION IF EXISTS search_recency(bigint)",
 ]
 
