@@ -476,7 +476,7 @@ class PostgresSearch:
         # frequency: each search is planned for its own values. Parallel workers cost more to
         # start (tens of ms on two busy cores) than a page of 50 takes to find, and so does
         # compiling a plan that the planner costs high only because it cannot see the LIMIT.
-        # The table's row count from its statistics and its newest date come back in the same
+        # The table's row count from its statistics and its newest date and id come back in the same
         # round trip, which also resolves the prospect filter if there is one.
         conditions = list(criteria.conditions)
         if before is not None:

@@ -5,10 +5,8 @@ the saved cursor says (a batch is all in, cursor included, or not at all)."""
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from pathlib import Path
@@ -20,9 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from inbox.db import make_sessionmaker
 from inbox.models import Mailbox, Message
 from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.processes import Process, wait_for, workers
 
 Maker = async_sessionmaker[AsyncSession]
-ROOT = Path(__file__).resolve().parents[2]
 # Enough mail that four kills land mid-ingest: a worker stores about 3,000 a second here.
 TOTAL = 3000
 pytestmark = pytest.mark.slow
@@ -42,14 +40,10 @@ def messages() -> list[bytes]:
     return out
 
 
-async def start_worker(
-    db_url: str, data_dir: Path, dovecot: Dovecot, user: str
-) -> asyncio.subprocess.Process:
-    env = {
-        "PATH": os.environ.get("PATH", ""),
+def worker_settings(db_url: str, data_dir: Path, dovecot: Dovecot, user: str) -> dict[str, str]:
+    return {
         "INBOX_DATABASE_URL": db_url,
         "INBOX_DATA_DIR": str(data_dir),
-        "INBOX_LOG_LEVEL": "WARNING",
         "INBOX_IMAP_HOST": "127.0.0.1",
         "INBOX_IMAP_PORT": str(dovecot.port),
         "INBOX_IMAP_USERNAME": user,
@@ -58,16 +52,6 @@ async def start_worker(
         # A killed worker keeps its lease until it runs out; keep the wait short.
         "INBOX_IMAP_LEASE_SECONDS": "2",
     }
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "server.cli",
-        "worker",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
 
 
 async def progress(maker: Maker) -> tuple[int, int]:
@@ -78,40 +62,21 @@ async def progress(maker: Maker) -> tuple[int, int]:
     return int(count or 0), int(last_uid or 0)
 
 
-async def wait_for(predicate, timeout: float) -> None:  # type: ignore[no-untyped-def]
-    async def poll() -> None:
-        while not await predicate():
-            await asyncio.sleep(0.02)
-
-    await asyncio.wait_for(poll(), timeout)
-
-
 async def test_killing_the_watcher_mid_batch_loses_and_duplicates_nothing(
     engine: AsyncEngine, db_url: str, tmp_path: Path, dovecot: Dovecot
 ) -> None:
     user = dovecot.add_user()
-    started: list[asyncio.subprocess.Process] = []
-
-    async def start() -> asyncio.subprocess.Process:
-        started.append(await start_worker(db_url, tmp_path, dovecot, user))
-        return started[-1]
-
-    try:
-        # Read-only sessions: polling the progress never waits for the worker's write lock.
-        reader = make_sessionmaker(engine, read_only=True)
+    # Read-only sessions: polling the progress never waits for the worker's write lock.
+    reader = make_sessionmaker(engine, read_only=True)
+    async with workers(worker_settings(db_url, tmp_path, dovecot, user)) as start:
         await _kill_and_restart(reader, dovecot, user, start)
-    finally:  # a failed assertion must not leave a worker polling the mailbox
-        for worker in started:
-            if worker.returncode is None:
-                worker.kill()
-                await worker.wait()
 
 
 async def _kill_and_restart(
     sessionmaker: Maker,
     dovecot: Dovecot,
     user: str,
-    start: Callable[[], Awaitable[asyncio.subprocess.Process]],
+    start: Callable[[], Awaitable[Process]],
 ) -> None:
     await asyncio.to_thread(dovecot.append, user, messages())
     rng = random.Random(11)
@@ -134,7 +99,12 @@ async def _kill_and_restart(
             ) from None
         await asyncio.sleep(rng.uniform(0.0, 0.05))
         worker.send_signal(signal.SIGKILL)
-        await worker.wait()
+        try:
+            # `wait()` returns once the worker's pipes close, so also once its parsing
+            # process (which shares its stderr) has ended with it.
+            await asyncio.wait_for(worker.wait(), 10)
+        except TimeoutError:
+            raise AssertionError("a child of the killed worker outlived it") from None
         count, last_uid = await progress(sessionmaker)
         assert count == last_uid, "after a kill, exactly the mail up to the cursor is stored"
         kills_mid_ingest += 0 < count < TOTAL
