@@ -61,7 +61,8 @@ _NAMES_PG = importlib.import_module("inbox.migrations.versions.0010_search_names
 
 
 def _from_0010(start: str) -> str:
-    (statement,) = [s for s in _NAMES_PG.PG_UP if s.startswith(start)]
+    statements: list[str] = _NAMES_PG.PG_UP
+    (statement,) = [s for s in statements if s.startswith(start)]
     return statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
 
 
