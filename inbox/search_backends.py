@@ -447,7 +447,7 @@ def _range_is_behind(criteria: Criteria, newest: datetime | None) -> bool:
 
 
 # Each search's settings (see `PostgresSearch.find_ids`), the table's row count from its
-# statistics and its newest date, in one round trip; built once.
+# statistics and its newest date and id, in one round trip; built once.
 _PG_SETTINGS: list[sa.ColumnElement[Any]] = [
     sa.func.set_config("plan_cache_mode", "force_custom_plan", True),
     sa.func.set_config("max_parallel_workers_per_gather", "0", True),
@@ -476,8 +476,8 @@ class PostgresSearch:
         # frequency: each search is planned for its own values. Parallel workers cost more to
         # start (tens of ms on two busy cores) than a page of 50 takes to find, and so does
         # compiling a plan that the planner costs high only because it cannot see the LIMIT.
-        # The table's row count from its statistics and its newest date and id come back in the same
-        # round trip, which also resolves the prospect filter if there is one.
+        # The table's row count from its statistics and its newest date and id come back in the
+        # same round trip, which also resolves the prospect filter if there is one.
         conditions = list(criteria.conditions)
         if before is not None:
             conditions.append(Message.id < before)
@@ -588,7 +588,7 @@ class PostgresSearch:
                 sa.select(Message.id.label("id")).where(
                     *conditions,
                     words,
-                    _NAMES.op("@@")(sa.cast(sa.literal(f"({names}) & r{block}", sa.Text), TSQUERY)),
+                    _NAMES.op("@@")(sa.cast(sa.literal(f"({names}) & r{block}"), TSQUERY)),
                 )
                 for block in blocks
             ]
