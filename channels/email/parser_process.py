@@ -20,7 +20,6 @@ import os
 import signal
 import struct
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -34,8 +33,8 @@ _LENGTH = struct.Struct(">Q")
 _ROOT = Path(__file__).resolve().parents[2]
 
 
-def _in_thread(raws: list[bytes], parse: Callable[[bytes], InboundMessage]) -> list[InboundMessage]:
-    return [parse(raw) for raw in raws]
+def _parse_all(raws: list[bytes]) -> list[InboundMessage]:
+    return [parse_message(raw) for raw in raws]
 
 
 class ParserProcess:
@@ -86,13 +85,14 @@ class ParserProcess:
                         exc,
                     )
                     self._fail()
-            return await asyncio.to_thread(_in_thread, raws, parse_message)
+            return await asyncio.to_thread(_parse_all, raws)
 
     async def _ask(self, raws: list[bytes]) -> list[InboundMessage]:
         stdin, stdout = self._process.stdin, self._process.stdout
         assert stdin is not None and stdout is not None
         payload = self._encoder.encode(raws)
-        stdin.write(_LENGTH.pack(len(payload)) + payload)
+        stdin.write(_LENGTH.pack(len(payload)))
+        stdin.write(payload)
         await stdin.drain()
         try:
             (size,) = _LENGTH.unpack(await stdout.readexactly(_LENGTH.size))
@@ -138,8 +138,9 @@ def main() -> None:
         payload = requests.read(size)
         if len(payload) < size:
             return
-        answer = encoder.encode([parse_message(raw) for raw in decoder.decode(payload)])
-        answers.write(_LENGTH.pack(len(answer)) + answer)
+        answer = encoder.encode(_parse_all(decoder.decode(payload)))
+        answers.write(_LENGTH.pack(len(answer)))
+        answers.write(answer)
         answers.flush()
 
 
