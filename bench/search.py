@@ -338,6 +338,8 @@ def shapes(prospects: int) -> dict[str, list[dict[str, Any]]]:
     rng = random.Random(3)
     return {
         "rare word": [{"q": rng.choice(RARE)} for _ in range(20)],
+        # Typos: in no message, so missing from the statistics too.
+        "word in no message": [{"q": w} for w in ("apointment", "finanzing", "trcuk")],
         "common word": [{"q": w} for w in ("truck", "price", "quote", "dealer", "model")],
         "phrase": [{"q": f'"{p}"'} for p in ("test drive", "credit application", "extended warranty")],
         "keyword + prospect name": [
@@ -487,7 +489,8 @@ def write_readme(figures: dict[str, dict[str, Any]], messages: int, prospects: i
 
 
 NOTES = """
-Shapes: a rare word is a model code in about 10 messages; a common word is in about a fifth
+Shapes: a rare word is a model code in about 10 messages; a word in no message is a typo
+("apointment"); a common word is in about a fifth
 of them; the phrases are two-word dealership phrases in about 2%; keyword + prospect name
 combines a word with a first and/or last name prefix (Smith: 11,000 prospects; John: 2,100;
 Lastname0042: 110; Mary + Garcia: 38); filters without a keyword are account + type +

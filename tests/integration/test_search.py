@@ -637,3 +637,53 @@ async def test_an_export_without_keywords_reads_filtered_batches_newest_first(
     assert "'=cmd 7" in [r["text"] for r in records]
     assert {r["prospect"] for r in records} == {"Sam"}
     assert {r["prospect_email"] for r in records} == {"sam@example.test"}
+
+
+async def add_texts(sessionmaker: Maker, conversation: int, count: int) -> None:
+    async with sessionmaker() as s:
+        s.add_all(
+            Message(
+                conversation_id=conversation,
+                channel=Channel.SMS,
+                direction=Direction.INBOUND,
+                body_text=f"text {n} about the truck",
+                status=DeliveryStatus.RECEIVED,
+                created_at=T0 + timedelta(seconds=n),
+            )
+            for n in range(count)
+        )
+        await s.commit()
+
+
+async def test_a_word_in_no_message_is_looked_up_even_after_the_table_grew(
+    sessionmaker: Maker, cmu: Actor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A word missing from PostgreSQL's statistics is estimated at PG_RARE of the table's rows
+    as the planner reckons them now; compared with the rows counted at the last ANALYZE, a
+    grown table made a typo look common, and its search walked every message."""
+    from inbox import search_backends
+
+    conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Pat"))
+    await add_texts(sessionmaker, conversation, 200)
+    async with sessionmaker() as s:
+        postgres = s.get_bind().dialect.name == "postgresql"
+        if postgres:
+            await s.execute(sa.text("ANALYZE message"))
+            await s.commit()
+    await add_texts(sessionmaker, conversation, 1000)
+    rare: list[str] = []
+    looked_up = search_backends.PostgresSearch._rare
+
+    async def spy(self: Any, *args: Any, **kwargs: Any) -> list[int]:
+        rare.append("phrase" if args[4] else "word")
+        return await looked_up(self, *args, **kwargs)
+
+    monkeypatch.setattr(search_backends.PostgresSearch, "_rare", spy)
+    assert await find(sessionmaker, cmu, q="qwertyuiop") == []
+    truck = await find(sessionmaker, cmu, q="truck")
+    assert [h.snippet_html for h in truck[:2]] == [
+        "text 999 about the <b>truck</b>",
+        "text 998 about the <b>truck</b>",
+    ]
+    if postgres:
+        assert rare == ["word"], "the missing word is read through GIN, not walked"
