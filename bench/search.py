@@ -536,10 +536,11 @@ the ids, the rows.
 PostgreSQL estimates each word's hits from the column statistics (`EXPLAIN`, about 0.2 ms a word). Above
 0.5% of the table it walks the newest ids with `ts_match_vq` (what `@@` runs, in a form the
 planner cannot answer from GIN), inside a CASE so that it runs after the cheaper conditions.
-At or below that, and for every phrase, it first looks through the newest 5,000 messages (a
+At or below that, and for every phrase, it first looks through the newest 5,000 ids (a
 rare word through GIN, a phrase by walking them, since its words may each be common) and, if
 that does not fill the page, reads all hits through GIN in a `MATERIALIZED` CTE and sorts
-them. A date window that lies behind more messages than it holds (judged from the newest date,
+them. An account filter walks that account's messages newest first through migration 0012's index
+on (author, id). A date window that lies behind more messages than it holds (judged from the newest date,
 at an even rate) is read from the covering index (created_at, channel, direction, author
 account, id) and sorted by `id + 0`. Parallel workers and JIT are off for these statements.
 The export reads batches of 1,000 to 5,000 rows (about 4 million characters of text each, so
@@ -552,10 +553,16 @@ and the same code measures differently from one run to the next. PostgreSQL keyw
 name p95 was 19.1 to 27.2 ms over five runs before migration 0011 and before the highlights
 moved into the rows' statement (John's page the slowest: its GIN query 7 to 9 ms, the
 headlines 4 ms in a statement of their own); with the highlights moved, 20.4 and 25.3 ms (a CPU
-waiting 5% of the time). With 0011 too, on a corpus built fresh: 12.8 and 12.6 ms (the table
-above) with a CPU waiting 4% and 5% of the time, and 20.8 ms in a run beside the SQLite corpus
-being built on the other core (28% waiting; rare word 13.8, common word 12.0, phrase 15.9,
-filters 15.7 ms in that run). A
+waiting 5% of the time). With 0011 too, on a corpus built fresh: 12.8 and 12.6 ms with a
+CPU waiting 4% and 5% of the time, 20.8 ms in a run beside the SQLite corpus being built on the
+other core (28% waiting); 16.4 and 15.3 ms (the table above) after migration 0012, each on a
+fresh corpus. The same code on a corpus that had 5,000 rows inserted, deleted and vacuumed gave
+16.3 to 21.1 ms: the GIN scans for John's two blocks took 2.6 to 2.9 ms each there against
+well under 1 ms for the newest block on a freshly built index, so an index that has taken
+writes reads the blocks slower. PostgreSQL's shared_buffers is its default 128 MB here, a
+fifth of the table. Before this session's planning fix, a word in no message (missing from the
+statistics) was walked through all 1,000,000 messages, 488 ms, whenever the table had grown
+since its last ANALYZE; its shape is in the table now. A
 variant's first run may read its hits' rows cold (71 ms for John's 2,559 with none in shared
 buffers). On SQLite the combined FTS5 query takes 2 to 7 ms of a page and marks the
 page's matches as it walks (rows spread over the table would otherwise cost a doclist seek per
