@@ -486,23 +486,30 @@ async def test_the_api_pages_and_the_export_streams_the_whole_filtered_set(
     )
 
 
-async def test_the_export_pages_through_more_than_one_batch(
-    client: AsyncTestClient[Any], sessionmaker: Maker, cmu: Actor
+async def add_texts(
+    sessionmaker: Maker, conversation: int, count: int, text: str = "text {n} about the truck"
 ) -> None:
-    conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Many"))
+    """`count` inbound texts a second apart, `text` with its number."""
     async with sessionmaker() as s:
         s.add_all(
             Message(
                 conversation_id=conversation,
                 channel=Channel.SMS,
                 direction=Direction.INBOUND,
-                body_text=f"reply {n}",
+                body_text=text.format(n=n),
                 status=DeliveryStatus.RECEIVED,
-                created_at=T0,
+                created_at=T0 + timedelta(seconds=n),
             )
-            for n in range(1203)
+            for n in range(count)
         )
         await s.commit()
+
+
+async def test_the_export_pages_through_more_than_one_batch(
+    client: AsyncTestClient[Any], sessionmaker: Maker, cmu: Actor
+) -> None:
+    conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Many"))
+    await add_texts(sessionmaker, conversation, 1203, "reply {n}")
     await sign_in(client, "dana@oem.test")
     export = await client.get("/api/search/export.csv", params={"q": "reply"})
     rows = list(csv.reader(io.StringIO(export.content.decode("utf-8-sig"))))
@@ -637,22 +644,6 @@ async def test_an_export_without_keywords_reads_filtered_batches_newest_first(
     assert "'=cmd 7" in [r["text"] for r in records]
     assert {r["prospect"] for r in records} == {"Sam"}
     assert {r["prospect_email"] for r in records} == {"sam@example.test"}
-
-
-async def add_texts(sessionmaker: Maker, conversation: int, count: int) -> None:
-    async with sessionmaker() as s:
-        s.add_all(
-            Message(
-                conversation_id=conversation,
-                channel=Channel.SMS,
-                direction=Direction.INBOUND,
-                body_text=f"text {n} about the truck",
-                status=DeliveryStatus.RECEIVED,
-                created_at=T0 + timedelta(seconds=n),
-            )
-            for n in range(count)
-        )
-        await s.commit()
 
 
 async def test_a_word_in_no_message_is_looked_up_even_after_the_table_grew(
