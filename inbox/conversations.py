@@ -15,7 +15,7 @@ from inbox.attachments import list_attachments
 from inbox.deliveries import list_outcomes
 from inbox.errors import NotFound, ValidationFailed
 from inbox.events import record_event, staff_ids
-from inbox.messages import message_read
+from inbox.messages import conversation_state, message_read
 from inbox.models import (
     Account,
     Conversation,
@@ -213,16 +213,7 @@ async def get_thread(session: AsyncSession, actor: Actor, conversation_id: int) 
 async def _state(session: AsyncSession, actor: Actor, conversation_id: int) -> ConversationState:
     if await session.get(Conversation, conversation_id) is None:
         raise NotFound(f"No conversation {conversation_id}.")
-    state = await session.get(ConversationState, (conversation_id, actor.id))
-    if state is None:
-        state = ConversationState(
-            conversation_id=conversation_id,
-            account_id=actor.id,
-            flagged=False,
-            last_read_message_id=0,
-        )
-        session.add(state)
-    return state
+    return await conversation_state(session, conversation_id, actor.id)
 
 
 async def do_set_flag(

@@ -1,12 +1,16 @@
 """The per-account event log.
 
-Each event row gets the account's next sequence number inside the transaction that made the
+Each event gets the account's next sequence number inside the transaction that made the
 change, so sequence order is commit order and a gap can never hide. Events wait in the session
 until the transaction commits; only then are they published (see `commit_and_publish`).
 
-A transaction that records many events (the IMAP watcher storing a batch of mail) opts in to
-`event_batch`: events are buffered and written together before the commit, each account's
-sequence bumped once by the number of its events, so the guarantees stay the same.
+Numbers are given at the last moment: `record_event` only buffers, and the buffer is written
+just before the commit (`flush_events`, run by a `before_commit` hook whatever path commits).
+That is the only place the accounts' counters are locked, all at once, in id order, and with
+`FOR NO KEY UPDATE`, which the key-share locks that inserts referencing `account` take do not
+conflict with. A transaction holding a counter is then past all its other work and waits only
+on counters of higher ids, so two writers can never wait on each other in a cycle, and a
+writer holds a counter only for the moment its commit takes.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from inbox.models import Account, Event, Role, utcnow
 from inbox.ports import EventPublisher, StoredEvent
 from inbox.schemas import EventRead
 
-_PENDING = "inbox.pending_events"
-_BATCH = "inbox.event_batch"
+_BUFFER = "inbox.event_buffer"  # recorded in this transaction, not numbered yet
+_FLUSHED = "inbox.flushed_events"  # numbered and written, waiting for the commit
+_PENDING = "inbox.pending_events"  # committed, waiting to be published
 _BATCH_CACHE = "inbox.event_batch_cache"
 T = TypeVar("T")
 
@@ -72,101 +79,120 @@ async def staff_ids(session: AsyncSession) -> list[int]:
     return list(await cached_in_batch(session, "staff_ids", load))
 
 
-async def _lock_accounts(session: AsyncSession, ids: list[int]) -> None:
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        # Lock in id order so two transactions touching the same accounts cannot deadlock.
-        await session.execute(
-            sa.select(Account.id).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
+async def record_event(
+    session: AsyncSession, account_ids: Iterable[int], type_: str, payload: dict[str, Any]
+) -> None:
+    """Append one event to each account's log, in this transaction. It is numbered and written
+    when the transaction commits (or at an explicit `flush_events`), in recording order."""
+    ids = sorted(set(account_ids))
+    if not ids:
+        return
+    if not session.in_transaction():
+        await session.begin()  # so that a rollback before any statement drops the event too
+    session.info.setdefault(_BUFFER, []).append(_Buffered(ids, type_, payload, utcnow()))
+
+
+def event_mark(session: AsyncSession) -> int:
+    """A point in this transaction's recorded events, to drop what a rolled-back savepoint
+    recorded with `drop_events_since`."""
+    return len(session.info.get(_BUFFER, []))
+
+
+def drop_events_since(session: AsyncSession, mark: int) -> None:
+    """Forget the events recorded after `mark` (their savepoint was rolled back)."""
+    del session.info.get(_BUFFER, [])[mark:]
+
+
+def _lock_counters(session: Session, ids: list[int]) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        # One statement, in id order; NO KEY UPDATE leaves foreign-key checks (KEY SHARE) alone.
+        session.execute(
+            sa.select(Account.id)
+            .where(Account.id.in_(ids))
+            .order_by(Account.id)
+            .with_for_update(key_share=True)
         )
 
 
-async def _insert_events(session: AsyncSession, stored: list[StoredEvent]) -> None:
-    await session.execute(
-        sa.insert(Event),
-        [
-            {
-                "account_id": e.account_id,
-                "seq": e.seq,
-                "type": e.type,
-                "payload": e.payload,
-                "created_at": e.created_at,
-            }
-            for e in stored
-        ],
-    )
-    session.info.setdefault(_PENDING, []).extend(stored)
-
-
-async def record_event(
-    session: AsyncSession, account_ids: Iterable[int], type_: str, payload: dict[str, Any]
-) -> list[StoredEvent]:
-    """Append one event to each account's log, in this transaction. Inside `event_batch` the
-    event is only buffered (and an empty list returned): its sequence number is given when the
-    batch is flushed, before the commit."""
-    ids = sorted(set(account_ids))
-    if not ids:
-        return []
-    buffer: list[_Buffered] | None = session.info.get(_BATCH)
-    if buffer is not None:
-        buffer.append(_Buffered(ids, type_, payload, utcnow()))
-        return []
-    await _lock_accounts(session, ids)
-    result = await session.execute(
-        sa.update(Account)
-        .where(Account.id.in_(ids))
-        .values(event_seq=Account.event_seq + 1)
-        .returning(Account.id, Account.event_seq)
-    )
-    now = utcnow()
-    stored = [StoredEvent(account_id, seq, type_, payload, now) for account_id, seq in result.all()]
-    await _insert_events(session, stored)
-    return stored
-
-
-async def flush_events(session: AsyncSession) -> list[StoredEvent]:
-    """Write the events buffered by `event_batch` so far: each account's sequence is bumped once
-    by the number of its events (rows locked in id order, as `record_event` does) and the events
-    get consecutive numbers in the order they were recorded, in one multi-row insert."""
-    buffer: list[_Buffered] | None = session.info.get(_BATCH)
+def _flush(session: Session) -> list[StoredEvent]:
+    buffer: list[_Buffered] = session.info.pop(_BUFFER, [])
     if not buffer:
         return []
     counts = Counter(account_id for entry in buffer for account_id in entry.account_ids)
     ids = sorted(counts)
-    await _lock_accounts(session, ids)
-    result = await session.execute(
+    _lock_counters(session, ids)
+    result = session.execute(
         sa.update(Account)
         .where(Account.id.in_(ids))
         .values(event_seq=Account.event_seq + sa.case(counts, value=Account.id, else_=0))
         .returning(Account.id, Account.event_seq)
+        .execution_options(synchronize_session=False)
     )
     next_seq = {account_id: seq - counts[account_id] + 1 for account_id, seq in result.all()}
     stored: list[StoredEvent] = []
     for entry in buffer:
         for account_id in entry.account_ids:
             if account_id not in next_seq:
-                continue  # no such account (any more): record_event skips it too
+                continue  # no such account (any more)
             seq = next_seq[account_id]
             next_seq[account_id] = seq + 1
             stored.append(StoredEvent(account_id, seq, entry.type, entry.payload, entry.created_at))
-    buffer.clear()
-    await _insert_events(session, stored)
+    if stored:
+        session.execute(
+            sa.insert(Event),
+            [
+                {
+                    "account_id": e.account_id,
+                    "seq": e.seq,
+                    "type": e.type,
+                    "payload": e.payload,
+                    "created_at": e.created_at,
+                }
+                for e in stored
+            ],
+        )
+    session.info.setdefault(_FLUSHED, []).extend(stored)
     return stored
+
+
+async def flush_events(session: AsyncSession) -> list[StoredEvent]:
+    """Number and write the events recorded so far: each account's counter is bumped once by
+    the number of its events and the events get consecutive numbers in recording order, in one
+    multi-row insert. The commit does this by itself; call it only as the transaction's last
+    write (it locks the counters until the commit)."""
+    return await session.run_sync(_flush)
+
+
+@event.listens_for(Session, "before_commit")
+def _flush_before_commit(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's release is not the commit
+        session.flush()  # the rows first: the counters must be the last locks taken
+        _flush(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session: Session) -> None:
+    session.info.setdefault(_PENDING, []).extend(session.info.pop(_FLUSHED, []))
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _ended(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the outermost: whatever was not committed is gone
+        session.info.pop(_BUFFER, None)
+        session.info.pop(_FLUSHED, None)
 
 
 @contextlib.asynccontextmanager
 async def event_batch(session: AsyncSession) -> AsyncIterator[None]:
-    """Buffer the events recorded inside, and the staff audiences read, and write the events
-    in one go at the end (`flush_events`); the caller then commits and publishes as usual. On
-    an error the buffer is dropped with the work it described (the caller rolls back)."""
-    if _BATCH in session.info:
+    """Read the staff audiences once for everything recorded inside (mail ingest records the
+    same audiences for every message of a batch)."""
+    if _BATCH_CACHE in session.info:
         raise RuntimeError("event batches do not nest")
-    session.info[_BATCH] = []
     session.info[_BATCH_CACHE] = {}
     try:
         yield
-        await flush_events(session)
     finally:
-        session.info.pop(_BATCH, None)
         session.info.pop(_BATCH_CACHE, None)
 
 
@@ -177,7 +203,7 @@ async def current_seq(session: AsyncSession, account_id: int) -> int:
 
 
 def take_pending(session: AsyncSession) -> list[StoredEvent]:
-    """The events recorded in this session since the last call, in order."""
+    """The events this session committed since the last call, in order."""
     pending: list[StoredEvent] = session.info.pop(_PENDING, [])
     return pending
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.attachments import AttachmentStore
-from inbox.events import event_batch, take_pending
+from inbox.events import drop_events_since, event_batch, event_mark, flush_events
 from inbox.models import InboundFailure, Mailbox
 from inbox.ports import StoredEvent
 from inbox.schemas import InboundMessage
@@ -148,16 +148,16 @@ async def _ingest_one_by_one(
 ) -> IngestResult:
     result = IngestResult()
     for uid, inbound in batch:
+        mark = event_mark(session)
         try:
             async with session.begin_nested():
                 read = await do_receive_email(
                     session, inbound, context=context, store=store, timings=timings
                 )
-            result.events.extend(take_pending(session))
             result.stored += read is not None
             result.duplicates += read is None
         except Exception as exc:
-            take_pending(session)  # the savepoint's events were rolled back with it
+            drop_events_since(session, mark)  # the savepoint's events went with it
             log.warning("mail uid %s of %s kept raw: %s", uid, mailbox, exc)
             async with session.begin_nested():
                 await _keep_failure(session, mailbox, inbound, f"{type(exc).__name__}: {exc}")
@@ -197,13 +197,14 @@ async def do_ingest(
             )
         result.stored = sum(read is not None for read in reads)
         result.duplicates = len(reads) - result.stored
-        result.events.extend(take_pending(session))
     except Exception:
         await session.rollback()
-        take_pending(session)
         result = await _ingest_one_by_one(session, mailbox, batch, context, store, timings)
     last_uid = max([cursor.last_uid, *(uid for uid, _ in batch)])
     await do_record_progress(
         session, mailbox, holder, Cursor(cursor.uidvalidity, last_uid), now, ttl
     )
+    # The last write: the events take their numbers (and the counters' locks) just before
+    # the caller commits.
+    result.events = await flush_events(session)
     return result

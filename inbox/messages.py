@@ -9,6 +9,7 @@ from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
@@ -207,21 +208,35 @@ async def do_send_message(
     return await _announce(session, conversation, message)
 
 
+async def conversation_state(
+    session: AsyncSession, conversation_id: int, account_id: int
+) -> ConversationState:
+    """One account's row for a conversation, created if missing. Created with ON CONFLICT DO
+    NOTHING: two requests of one user at the same moment (two tabs) both find it."""
+    state = await session.get(ConversationState, (conversation_id, account_id))
+    if state is not None:
+        return state
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    await session.execute(
+        insert(ConversationState)
+        .values(
+            conversation_id=conversation_id,
+            account_id=account_id,
+            flagged=False,
+            last_read_message_id=0,
+        )
+        .on_conflict_do_nothing()
+    )
+    state = await session.get(ConversationState, (conversation_id, account_id))
+    assert state is not None
+    return state
+
+
 async def _mark_read_to(
     session: AsyncSession, account_id: int, conversation_id: int, message_id: int
 ) -> None:
-    state = await session.get(ConversationState, (conversation_id, account_id))
-    if state is None:
-        session.add(
-            ConversationState(
-                conversation_id=conversation_id,
-                account_id=account_id,
-                flagged=False,
-                last_read_message_id=message_id,
-            )
-        )
-    else:
-        state.last_read_message_id = max(state.last_read_message_id, message_id)
+    state = await conversation_state(session, conversation_id, account_id)
+    state.last_read_message_id = max(state.last_read_message_id, message_id)
 
 
 async def _announce(

@@ -17,6 +17,7 @@ from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.response import File, Redirect
 from litestar.static_files import create_static_files_router
+from sqlalchemy.exc import DBAPIError
 
 from inbox.db import migrate, schema_is_current
 from inbox.models import utcnow
@@ -26,6 +27,7 @@ from server.api.deps import provide_actor, provide_services, provide_session
 from server.auth import SESSION_COOKIE, SessionAuthMiddleware
 from server.problems import EXCEPTION_HANDLERS
 from server.realtime.socket import ASGI_SEND, event_stream
+from server.retry import TransactionRetryMiddleware, conflict_handler
 from server.scheduler import run_scheduler
 from server.services import Services, build_services, maintain
 from server.settings import Settings
@@ -186,8 +188,11 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
             "actor": Provide(provide_actor, sync_to_thread=False),
             "services": Provide(provide_services, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(SessionAuthMiddleware, services=services)],
-        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            DefineMiddleware(SessionAuthMiddleware, services=services),
+            DefineMiddleware(TransactionRetryMiddleware, max_body=MAX_BODY_BYTES),
+        ],
+        exception_handlers={**EXCEPTION_HANDLERS, DBAPIError: conflict_handler},
         after_request=_security_headers,
         lifespan=[_lifespan(services)],
         openapi_config=OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema"),

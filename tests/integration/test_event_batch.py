@@ -8,7 +8,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.access import Actor
-from inbox.events import event_batch, record_event, staff_ids, take_pending
+from inbox.events import (
+    drop_events_since,
+    event_batch,
+    event_mark,
+    record_event,
+    staff_ids,
+    take_pending,
+)
 from inbox.models import Account, Event
 
 
@@ -21,22 +28,22 @@ async def _log(session: AsyncSession, account_id: int) -> list[tuple[int, str, o
     return [(seq, type_, payload) for seq, type_, payload in rows.all()]
 
 
-async def test_a_batch_numbers_events_like_one_by_one(
+async def test_events_are_numbered_at_commit_in_recording_order(
     sessionmaker: async_sessionmaker[AsyncSession], cmu: Actor, admin: Actor
 ) -> None:
     async with sessionmaker() as session:
-        await record_event(session, [cmu.id], "before", {"n": 0})  # unbuffered, as HTTP does
+        await record_event(session, [cmu.id], "before", {"n": 0})
         await session.commit()
         assert [e.seq for e in take_pending(session)] == [1]
 
-        async with event_batch(session):
-            assert await record_event(session, [cmu.id, admin.id], "a", {"n": 1}) == []
-            await record_event(session, [admin.id], "b", {"n": 2})
-            await record_event(session, [cmu.id], "c", {"n": 3})
-            # Nothing is written until the batch ends.
-            assert await session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
-        pending = take_pending(session)
+        await record_event(session, [cmu.id, admin.id], "a", {"n": 1})
+        await record_event(session, [admin.id], "b", {"n": 2})
+        await record_event(session, [cmu.id], "c", {"n": 3})
+        # Nothing is written, and no counter touched, until the commit.
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Event)) == 1
+        assert take_pending(session) == []
         await session.commit()
+        pending = take_pending(session)
 
     assert [(e.account_id, e.seq, e.type) for e in pending] == [
         (cmu.id, 2, "a"),
@@ -54,26 +61,55 @@ async def test_a_batch_numbers_events_like_one_by_one(
         rows = await session.execute(sa.select(Account.id, Account.event_seq))
         seqs = {account_id: seq for account_id, seq in rows.all()}
         assert seqs[cmu.id] == 3 and seqs[admin.id] == 2
-        # After the batch, record_event writes at once again.
-        stored = await record_event(session, [cmu.id], "after", {})
-        assert [e.seq for e in stored] == [4]
-        await session.commit()
 
 
-async def test_a_failed_batch_records_nothing(
+async def test_a_rolled_back_transaction_records_nothing(
     sessionmaker: async_sessionmaker[AsyncSession], cmu: Actor
 ) -> None:
     async with sessionmaker() as session:
-        with pytest.raises(RuntimeError, match="boom"):
-            async with event_batch(session):
-                await record_event(session, [cmu.id], "lost", {})
-                raise RuntimeError("boom")
+        await record_event(session, [cmu.id], "lost", {})
         await session.rollback()
+        await session.commit()
         assert take_pending(session) == []
-        async with event_batch(session):
-            await record_event(session, [cmu.id], "kept", {})
+        await record_event(session, [cmu.id], "kept", {})
         await session.commit()
         assert [(e.seq, e.type) for e in take_pending(session)] == [(1, "kept")]
+    async with sessionmaker() as session:
+        assert await _log(session, cmu.id) == [(1, "kept", {})]
+
+
+async def test_a_rolled_back_savepoint_drops_its_events_only(
+    sessionmaker: async_sessionmaker[AsyncSession], cmu: Actor
+) -> None:
+    async with sessionmaker() as session:
+        await record_event(session, [cmu.id], "outer", {})
+        mark = event_mark(session)
+        with pytest.raises(RuntimeError, match="boom"):
+            async with session.begin_nested():
+                await record_event(session, [cmu.id], "inner", {})
+                raise RuntimeError("boom")
+        drop_events_since(session, mark)
+        async with session.begin_nested():  # a released savepoint does not number anything
+            await record_event(session, [cmu.id], "kept", {})
+        assert await session.scalar(sa.select(sa.func.count()).select_from(Event)) == 0
+        await session.commit()
+        assert [(e.seq, e.type) for e in take_pending(session)] == [(1, "outer"), (2, "kept")]
+
+
+async def test_a_commit_that_fails_publishes_nothing(
+    sessionmaker: async_sessionmaker[AsyncSession], cmu: Actor
+) -> None:
+    async with sessionmaker() as session:
+        await record_event(session, [cmu.id], "doomed", {})
+        # A row that breaks a constraint only when the commit flushes it.
+        session.add(Account(email=f"{cmu.email}", name="Twin", role=cmu.role, password_hash="x"))
+        with pytest.raises(sa.exc.IntegrityError):
+            await session.commit()
+        await session.rollback()
+        assert take_pending(session) == []
+        await record_event(session, [cmu.id], "next", {})
+        await session.commit()
+        assert [(e.seq, e.type) for e in take_pending(session)] == [(1, "next")]
 
 
 async def test_the_staff_is_read_once_per_batch(
