@@ -83,12 +83,28 @@ def alembic_config(url: str) -> Any:
     return config
 
 
+def head_revision(url: str) -> str:
+    """The migrations' one head; a second one (a new revision that does not follow the head
+    before it) is refused with what to do, rather than Alembic's advice to upgrade "heads"."""
+    from alembic.script import ScriptDirectory
+
+    heads = sorted(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    if len(heads) != 1:
+        raise RuntimeError(
+            f"the migrations have {len(heads)} heads ({', '.join(heads)}) but must be one line:"
+            " a new revision's down_revision is the single head before it"
+        )
+    return heads[0]
+
+
 def _upgrade(url: str) -> None:
     from alembic import command
 
     ensure_sqlite_dir(url)
-    # "heads": capabilities add their tables on branches of their own; all of them apply.
-    command.upgrade(alembic_config(url), "heads")
+    head_revision(url)
+    # One line, one head. A database migrated before 0013 holds the heads of the branches
+    # that 0013 merges; Alembic applies 0013 to it by rewriting its version table, no DDL.
+    command.upgrade(alembic_config(url), "head")
 
 
 def migrate(url: str) -> None:
@@ -104,25 +120,18 @@ def migrate(url: str) -> None:
 
 
 async def schema_is_current(engine: AsyncEngine) -> tuple[bool, str | None, str]:
-    """(current?, the database's revisions, the code's head revisions), revisions comma-joined."""
+    """(current?, the database's revisions comma-joined, the code's head revision).
+
+    Current means the version table holds exactly the head: a database still at the branches
+    that 0013 merges (or at a revision this code does not know) is not, and `migrate` fixes it.
+    """
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
-    from alembic.script.revision import RevisionError
 
-    url = engine.url.render_as_string(hide_password=False)
-    script = ScriptDirectory.from_config(alembic_config(url))
-    heads = set(script.get_heads())
+    head = head_revision(engine.url.render_as_string(hide_password=False))
 
-    def _current(conn: sa.Connection) -> set[str]:
-        return set(MigrationContext.configure(conn).get_current_heads())
+    def _current(conn: sa.Connection) -> tuple[str, ...]:
+        return tuple(MigrationContext.configure(conn).get_current_heads())
 
     async with engine.connect() as conn:
         current = await conn.run_sync(_current)
-    # A head that another revision depends on (`depends_on`) leaves the version table once that
-    # revision is applied: it counts as applied when it is among the current ones' ancestors.
-    try:
-        applied = {r.revision for r in script.iterate_revisions(tuple(current), "base") if r}
-    except RevisionError:  # a revision this code does not know
-        applied = set()
-    up_to_date = current <= heads and heads <= applied
-    return up_to_date, ",".join(sorted(current)) or None, ",".join(sorted(heads))
+    return current == (head,), ",".join(sorted(current)) or None, head

@@ -524,6 +524,8 @@ sa.Index(
     Message.author_account_id,
     Message.id,
 )
+# An account's messages newest first, for the grid's account filter and the foreign key (0012).
+sa.Index("ix_message_author", Message.author_account_id, Message.id)
 sa.Index("ix_prospect_first_name_lower", sa.func.lower(Prospect.first_name))
 sa.Index("ix_prospect_last_name_lower", sa.func.lower(Prospect.last_name))
 sa.Index(

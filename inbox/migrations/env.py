@@ -8,18 +8,11 @@ import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from inbox.migrations import include_name
 from inbox.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-
-def _include_name(name: str | None, type_: str, _parents: object) -> bool:
-    # The search index lives outside the ORM (FTS5 tables, a generated tsvector column):
-    # autogenerate must not offer to drop it.
-    if type_ == "table" and name is not None and name.startswith("message_fts"):
-        return False
-    return not (type_ == "column" and name in ("search_tsv", "search_names"))
 
 
 def _run(connection: sa.Connection) -> None:
@@ -28,7 +21,7 @@ def _run(connection: sa.Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
-        include_name=_include_name,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -52,7 +52,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.drop_column("signature_kind")
-        batch_op.drop_column("reply_to")
+    # In place on SQLite too (ALTER TABLE ... DROP COLUMN): batch mode would copy `message` to
+    # a new table, which the search view (0009) refuses and which would lose the search triggers.
+    op.drop_column("message", "signature_kind")
+    op.drop_column("message", "reply_to")
     op.drop_table("recipient_outcome")

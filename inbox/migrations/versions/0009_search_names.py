@@ -1,23 +1,22 @@
 """message search: the prospect's names in the SQLite FTS5 index, so a word and a name intersect
 
 Revision ID: 0009_search_names
-Revises: 0001
+Revises: 0003_search
 Create Date: 2026-11-24 03:30:00.000000
 """
 
 # The SQL below is assembled from this module's own literals only; no value comes from outside.
 # ruff: noqa: S608
 
-import importlib
 from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0009_search_names"
-down_revision: str | None = "0001"
+# It rebuilds 0003's FTS table and triggers, so it comes after 0003.
+down_revision: str | None = "0003_search"
 branch_labels: str | Sequence[str] | None = None
-# It rebuilds 0003's FTS table and triggers, so it runs after them.
-depends_on: str | Sequence[str] | None = "0003_search"
+depends_on: str | Sequence[str] | None = None
 
 # The FTS5 table gains two columns, the prospect's lower-cased first and last name, each one
 # token: its UTF-8 bytes in hex (E written as G, which leaves the Porter stemmer nothing to strip).
@@ -135,6 +134,29 @@ SQLITE_DOWN = [
     "DROP VIEW IF EXISTS message_fts_source",
 ]
 
+# 0003's table and triggers, as 0003 wrote them (a migration never imports another: each one
+# stays as it was written, whatever later ones change).
+SQLITE_0003 = [
+    """CREATE VIRTUAL TABLE message_fts USING fts5(
+        subject, body_text, content='message', content_rowid='id',
+        tokenize='porter unicode61 remove_diacritics 2')""",
+    """CREATE TRIGGER message_fts_ai AFTER INSERT ON message BEGIN
+        INSERT INTO message_fts(rowid, subject, body_text)
+        VALUES (new.id, new.subject, new.body_text);
+    END""",
+    """CREATE TRIGGER message_fts_ad AFTER DELETE ON message BEGIN
+        INSERT INTO message_fts(message_fts, rowid, subject, body_text)
+        VALUES ('delete', old.id, old.subject, old.body_text);
+    END""",
+    """CREATE TRIGGER message_fts_au AFTER UPDATE OF subject, body_text ON message BEGIN
+        INSERT INTO message_fts(message_fts, rowid, subject, body_text)
+        VALUES ('delete', old.id, old.subject, old.body_text);
+        INSERT INTO message_fts(rowid, subject, body_text)
+        VALUES (new.id, new.subject, new.body_text);
+    END""",
+    "INSERT INTO message_fts(message_fts) VALUES ('rebuild')",
+]
+
 
 def upgrade() -> None:
     if op.get_bind().dialect.name != "sqlite":
@@ -149,6 +171,5 @@ def downgrade() -> None:
     for statement in SQLITE_DOWN:
         op.execute(statement)
     # Back to 0003's table and triggers, rebuilt from `message`.
-    search = importlib.import_module("inbox.migrations.versions.0003_search")
-    for statement in search.SQLITE_UP:
+    for statement in SQLITE_0003:
         op.execute(statement)

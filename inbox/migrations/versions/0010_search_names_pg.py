@@ -1,7 +1,7 @@
 """message search: the prospect's names on each message for PostgreSQL's GIN
 
 Revision ID: 0010_search_names_pg
-Revises: 0001
+Revises: 0003_search
 Create Date: 2026-11-24 04:00:00.000000
 """
 
@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0010_search_names_pg"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
 # The names sit beside 0003's search vector, and a keyword search tests both.
-depends_on: str | Sequence[str] | None = "0003_search"
+down_revision: str | None = "0003_search"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 # `message.search_names` holds every prefix of the prospect's lower-cased first and last name,
 # each one lexeme taken as is (not parsed): 'f' or 'l' and the prefix's UTF-8 bytes in hex. A

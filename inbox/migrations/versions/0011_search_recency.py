@@ -1,20 +1,19 @@
 """message search: a recency lexeme on each message for PostgreSQL's GIN
 
 Revision ID: 0011_search_recency
-Revises: 0001
+Revises: 0010_search_names_pg
 Create Date: 2026-11-24 05:30:00.000000
 """
 
-import importlib
 from collections.abc import Sequence
 
 from alembic import op
 
 revision: str = "0011_search_recency"
-down_revision: str | None = "0001"
-branch_labels: str | Sequence[str] | None = None
 # It redefines 0010's functions and adds to its column.
-depends_on: str | Sequence[str] | None = "0010_search_names_pg"
+down_revision: str | None = "0010_search_names_pg"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
 
 # GIN cannot read hits newest first: a search whose hits are many reads all of them and sorts
 # them (John + "appointment": 2,559 rows, each a heap page, 8 ms). So `message.search_names`
@@ -56,26 +55,30 @@ PG_UP = [
     "UPDATE message SET search_names = coalesce(search_names, '') || search_recency(id)",
     "ANALYZE message (search_names)",
 ]
-# Down: 0010's functions and its names-only backfill, as 0010 wrote them.
-_NAMES_PG = importlib.import_module("inbox.migrations.versions.0010_search_names_pg")
-
-
-def _from_0010(start: str) -> str:
-    statements: list[str] = _NAMES_PG.PG_UP
-    (statement,) = [s for s in statements if s.startswith(start)]
-    return statement.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-
-
+# Down: 0010's functions and its names-only backfill, as 0010 wrote them (copied here, not
+# imported: a migration never imports another).
 PG_DOWN = [
-    *(
-        _from_0010(f"CREATE FUNCTION {name}()")
-        for name in (
-            "message_search_names_set",
-            "message_search_names_prospect",
-            "message_search_names_conversation",
-        )
-    ),
-    _from_0010("UPDATE message m SET search_names"),
+    """CREATE OR REPLACE FUNCTION message_search_names_set() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.search_names := message_search_names(NEW.conversation_id);
+            RETURN NEW;
+        END $$""",
+    """CREATE OR REPLACE FUNCTION message_search_names_prospect() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE message m SET search_names = search_name_lexemes(NEW.first_name, NEW.last_name)
+            FROM conversation c WHERE c.prospect_id = NEW.id AND m.conversation_id = c.id;
+            RETURN NULL;
+        END $$""",
+    """CREATE OR REPLACE FUNCTION message_search_names_conversation() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            UPDATE message SET search_names = message_search_names(NEW.id)
+            WHERE conversation_id = NEW.id;
+            RETURN NULL;
+        END $$""",
+    """UPDATE message m SET search_names = n.lexemes
+        FROM (SELECT c.id, search_name_lexemes(p.first_name, p.last_name) AS lexemes
+            FROM conversation c JOIN prospect p ON p.id = c.prospect_id) AS n
+        WHERE n.id = m.conversation_id""",
     "DROP FUNCTION IF EXISTS search_recency(bigint)",
 ]
 
