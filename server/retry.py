@@ -18,7 +18,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
-from litestar.utils.scope.state import CONNECTION_STATE_KEY
+from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 
 from inbox.transactions import backoff, is_retryable
 from server.problems import internal_error_handler, problem
@@ -63,9 +63,10 @@ class TransactionRetryMiddleware:
         if not complete:  # too big to keep: Litestar refuses it, once
             await self.app(scope, _replay(body, receive, more=True), send)
             return
+        pristine = _fresh(scope)  # before any attempt parses or caches anything
         for attempt in range(1, self.attempts + 1):
             last = attempt == self.attempts
-            if not await self._attempt(scope, body, receive, send, last=last) or last:
+            if not await self._attempt(pristine, body, receive, send, last=last) or last:
                 return
             log.info("%s %s lost a race, attempt %d", scope["method"], scope["path"], attempt)
             await backoff(attempt)
@@ -92,8 +93,17 @@ class TransactionRetryMiddleware:
 
 
 def _fresh(scope: Scope) -> Scope:
-    """The scope without what Litestar cached while parsing the last attempt."""
-    state = {k: v for k, v in scope.get("state", {}).items() if k != CONNECTION_STATE_KEY}
+    """The scope as this middleware got it: Litestar's connection state (what the router set,
+    such as the exception handlers) copied as it was, without what the last attempt cached
+    (the parsed body, the dependencies, "response started")."""
+    state = dict(scope.get("state", {}))
+    entry = state.get(CONNECTION_STATE_KEY)
+    if isinstance(entry, ScopeState):
+        copy = ScopeState()
+        for name in ScopeState.__slots__:
+            value = getattr(entry, name)
+            setattr(copy, name, value.copy() if isinstance(value, dict | list) else value)
+        state[CONNECTION_STATE_KEY] = copy
     fresh: Any = {**scope, "state": state}
     return fresh  # type: ignore[no-any-return]
 

@@ -90,6 +90,7 @@ class ServerProcess:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.process: asyncio.subprocess.Process | None = None
+        self.extra_args: list[str] = []  # more `inbox serve` options, e.g. --workers 2
 
     async def start(self) -> None:
         self.process = await asyncio.create_subprocess_exec(
@@ -99,6 +100,7 @@ class ServerProcess:
             "serve",
             "--port",
             str(self.port),
+            *self.extra_args,
             cwd=ROOT,
             env=self.env,
             stdout=asyncio.subprocess.DEVNULL,
