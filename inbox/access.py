@@ -32,3 +32,8 @@ def check_staff(actor: Actor) -> None:
     """Raise unless the actor may work conversations (contact managers and admins)."""
     if actor.role not in (Role.ADMIN, Role.CONTACT_MANAGER):
         raise PermissionDenied("Only contact managers and admins may do this.")
+
+
+def is_owner_or_admin(actor: Actor, *owner_ids: int | None) -> bool:
+    """True for an admin, or when the actor is one of `owner_ids` (None stands for nobody)."""
+    return actor.is_admin or actor.id in owner_ids

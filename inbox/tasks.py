@@ -1,5 +1,10 @@
 """Tasks on prospects: create, edit, complete, reopen, delete; the grid; the overdue notice.
 
+Any contact manager or admin creates tasks and reads every task. Changing one (editing its
+description or due time, reassigning it, completing, reopening, deleting) is for its author, its
+current assignee or an admin: `may_change` is that rule, each change checks it on the row it is
+about to change, and each read carries it for the viewer as `can_edit`.
+
 A task's status is derived from its due time and completion at the moment it is read, so the
 clock decides it, not a stored column: complete when completed, overdue when not completed and
 past due, incomplete otherwise. The overdue notification is the scheduler's job: a conditional
@@ -16,10 +21,10 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor, check_staff
+from inbox.access import Actor, check_staff, is_owner_or_admin
 from inbox.errors import NotFound, PermissionDenied, ValidationFailed
 from inbox.events import commit_and_publish, record_event, staff_ids
-from inbox.models import Account, Conversation, Prospect, Role, Task
+from inbox.models import Account, Conversation, Prospect, Task
 from inbox.notifications import do_notify
 from inbox.ports import EventPublisher
 from inbox.schemas import Input
@@ -67,6 +72,8 @@ class TaskRead(msgspec.Struct, kw_only=True):
     completed_at: datetime | None
     created_at: datetime
     updated_at: datetime
+    # Whether the account reading it may change it (edit, reassign, complete, reopen, delete).
+    can_edit: bool
 
 
 class TaskFilter(msgspec.Struct, kw_only=True):
@@ -125,12 +132,21 @@ def _task_query() -> sa.Select[Task, str, str, int, str]:
     )
 
 
-def _read(row: Any, now: datetime) -> TaskRead:
+def may_change(actor: Actor, task: Task) -> bool:
+    """The rule for every change to a task: its author, its assignee or an admin."""
+    return is_owner_or_admin(actor, task.created_by_id, task.assignee_id)
+
+
+def _prospect_name(prospect_id: int, first: str, last: str) -> str:
+    return f"{first} {last}".strip() or f"Prospect {prospect_id}"
+
+
+def _read(row: Any, now: datetime, viewer: Actor) -> TaskRead:
     task, first, last, conversation_id, assignee_name = row
     return TaskRead(
         id=task.id,
         prospect_id=task.prospect_id,
-        prospect_name=f"{first} {last}".strip() or f"Prospect {task.prospect_id}",
+        prospect_name=_prospect_name(task.prospect_id, first, last),
         conversation_id=conversation_id,
         description=task.description,
         due_at=task.due_at,
@@ -141,16 +157,17 @@ def _read(row: Any, now: datetime) -> TaskRead:
         completed_at=task.completed_at,
         created_at=task.created_at,
         updated_at=task.updated_at,
+        can_edit=may_change(viewer, task),
     )
 
 
 async def get_task(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> TaskRead:
-    """One task with its status at `now`."""
+    """One task with its status at `now`, and whether the actor may change it."""
     check_staff(actor)
     row = (await session.execute(_task_query().where(Task.id == task_id))).first()
     if row is None:
         raise NotFound(f"No task {task_id}.")
-    return _read(row, now)
+    return _read(row, now, actor)
 
 
 async def list_tasks(
@@ -190,7 +207,7 @@ async def list_tasks(
     ).all()
     count = await session.scalar(sa.select(sa.func.count()).select_from(Task).where(where))
     return TaskPage(
-        items=[_read(r, now) for r in rows[:limit]],
+        items=[_read(r, now, actor) for r in rows[:limit]],
         count=int(count or 0),
         next_offset=offset + limit if len(rows) > limit else None,
     )
@@ -256,19 +273,28 @@ async def do_create_task(
     return await get_task(session, actor, task.id, now)
 
 
-async def _load(session: AsyncSession, task_id: int) -> Task:
-    task = await session.get(Task, task_id)
+async def _load_to_change(session: AsyncSession, actor: Actor, task_id: int, what: str) -> Task:
+    """The task, once the actor is known to be allowed to `what` it. The check runs before
+    anything is written, on the row as committed (PostgreSQL: locked until commit, so a
+    concurrent reassignment cannot slip between the check and the change; SQLite's write
+    transaction already holds the database's write lock)."""
+    check_staff(actor)
+    task = await session.get(Task, task_id, with_for_update=True)
     if task is None:
         raise NotFound(f"No task {task_id}.")
+    if not may_change(actor, task):
+        raise PermissionDenied(f"Only the task's author, its assignee or an admin may {what} it.")
     return task
 
 
 async def do_update_task(
     session: AsyncSession, actor: Actor, task_id: int, data: TaskUpdate, now: datetime
 ) -> TaskRead:
-    """Edit the description, due time or assignee. A new due time re-arms the overdue notice."""
-    check_staff(actor)
-    task = await _load(session, task_id)
+    """Edit the description, due time or assignee (its author, its assignee or an admin; a
+    reassigned task is then the new assignee's to change, and no longer the old one's unless
+    they wrote it). A new due time re-arms the overdue notice."""
+    what = "reassign" if not isinstance(data.assignee_id, msgspec.UnsetType) else "edit"
+    task = await _load_to_change(session, actor, task_id, what)
     if not isinstance(data.description, msgspec.UnsetType):
         task.description = data.description.strip() or data.description
     if not isinstance(data.due_at, msgspec.UnsetType):
@@ -288,9 +314,9 @@ async def do_update_task(
 async def do_complete_task(
     session: AsyncSession, actor: Actor, task_id: int, now: datetime, *, done: bool = True
 ) -> TaskRead:
-    """Complete a task, or (done=False) reopen it. Doing what is already done changes nothing."""
-    check_staff(actor)
-    task = await _load(session, task_id)
+    """Complete a task, or (done=False) reopen it (its author, its assignee or an admin).
+    Doing what is already done changes nothing."""
+    task = await _load_to_change(session, actor, task_id, "complete" if done else "reopen")
     if (task.completed_at is not None) != done:
         task.completed_at = now if done else None
         task.updated_at = now
@@ -301,10 +327,7 @@ async def do_complete_task(
 
 async def do_delete_task(session: AsyncSession, actor: Actor, task_id: int, now: datetime) -> None:
     """Only its author, its assignee or an admin may delete a task."""
-    check_staff(actor)
-    task = await _load(session, task_id)
-    if actor.role is not Role.ADMIN and actor.id not in (task.created_by_id, task.assignee_id):
-        raise PermissionDenied("Only the task's author, its assignee or an admin may delete it.")
+    task = await _load_to_change(session, actor, task_id, "delete")
     await _announce(session, task, now, change="deleted")
     await session.delete(task)
     await session.flush()
@@ -354,15 +377,15 @@ async def do_notify_overdue(
     for task_id in claimed:
         row = (await session.execute(_task_query().where(Task.id == task_id))).one()
         task: Task = row[0]
-        read = _read(row, now)
+        first, last, conversation_id = row[1], row[2], row[3]
         assert task.assignee_id is not None
         await do_notify(
             session,
             [task.assignee_id],
             kind="task_overdue",
-            title=f"Task overdue: {read.prospect_name}",
+            title=f"Task overdue: {_prospect_name(task.prospect_id, first, last)}",
             body=task.description[:200],
-            conversation_id=read.conversation_id,
+            conversation_id=conversation_id,
         )
         await _announce(session, task, now, change="overdue")
     return claimed

@@ -150,6 +150,11 @@ export class ProspectPanel extends HTMLElement {
     const li = el("li", `task task-${task.status}`);
     const label = el("label", "task-check");
     const box = el("input", null, null, { type: "checkbox", checked: task.status === "complete" });
+    if (!task.can_edit) {
+      // The server refuses anyone else; say why instead of offering the box.
+      box.disabled = true;
+      box.title = label.title = "Only its author, its assignee or an admin can change this task.";
+    }
     box.addEventListener("change", () => this.setDone(task, box));
     label.append(box, el("span", "task-text", task.description));
     const due = el("span", "task-due", task.status === "overdue" ? `Overdue · ${shortTime(task.due_at)}` : `Due ${shortTime(task.due_at)}`);

@@ -4,6 +4,8 @@ import { ApiError, get, post } from "/static/api.js";
 import { el, grid } from "/static/dom.js";
 import { fullTime } from "/static/format.js";
 
+// Shown on a task the viewer may not change (the server says so per task: `can_edit`).
+const NOT_YOURS = "Only its author, its assignee or an admin can change this task.";
 const STATUS = { open: "Open", overdue: "Overdue", incomplete: "Not due yet", complete: "Done", all: "All" };
 
 export class TaskView extends HTMLElement {
@@ -55,12 +57,17 @@ export class TaskView extends HTMLElement {
     const done = el("td");
     const box = el("input", null, null, { type: "checkbox", checked: task.status === "complete" });
     box.ariaLabel = `Done: ${task.description}`;
+    if (!task.can_edit) {
+      box.disabled = true;
+      box.title = done.title = NOT_YOURS;
+    }
     box.addEventListener("change", async () => {
       box.disabled = true;
       try {
         await post(`/api/tasks/${task.id}/${box.checked ? "complete" : "reopen"}`);
-      } catch {
+      } catch (exc) {
         box.checked = !box.checked;
+        this.status.textContent = exc instanceof ApiError ? exc.detail : "Could not change the task.";
       }
       box.disabled = false;
     });

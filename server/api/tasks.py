@@ -1,4 +1,5 @@
-"""Tasks on prospects and the task grid."""
+"""Tasks on prospects and the task grid. Any contact manager creates and reads tasks; only a
+task's author, its assignee or an admin changes one (the domain refuses anyone else: 403)."""
 
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ class TaskController(Controller):
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
     ) -> TaskRead:
+        """A task; `can_edit` says whether I may change it."""
         return await get_task(session, actor, task_id, services.clock.now())
 
     @patch("/{task_id:int}")
@@ -104,6 +106,7 @@ class TaskController(Controller):
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
     ) -> TaskRead:
+        """Edit the description or due time, or reassign: its author, its assignee or an admin."""
         return await do_update_task(session, actor, task_id, data, services.clock.now())
 
     @post("/{task_id:int}/complete", status_code=200)
@@ -114,6 +117,7 @@ class TaskController(Controller):
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
     ) -> TaskRead:
+        """Complete a task: its author, its assignee or an admin."""
         return await do_complete_task(session, actor, task_id, services.clock.now())
 
     @post("/{task_id:int}/reopen", status_code=200)
@@ -124,6 +128,7 @@ class TaskController(Controller):
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
     ) -> TaskRead:
+        """Reopen a task: its author, its assignee or an admin."""
         return await do_complete_task(session, actor, task_id, services.clock.now(), done=False)
 
     @delete("/{task_id:int}")

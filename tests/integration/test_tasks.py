@@ -1,5 +1,6 @@
 """Tasks: statuses around the due time, the grid and its filters, who may delete, the
-prospect's outstanding count, and the overdue notice sent once whatever runs the scheduler."""
+prospect's outstanding count, and the overdue notice sent once whatever runs the scheduler.
+Who may make each other change is in test_task_permissions.py."""
 
 from __future__ import annotations
 
@@ -152,7 +153,7 @@ async def test_only_the_author_the_assignee_or_an_admin_deletes(api: Api) -> Non
     await api.call(ROOT, "DELETE", f"/api/tasks/{third['id']}", expect=204)  # an admin
     await api.call(DANA, "DELETE", f"/api/tasks/{first['id']}", expect=204)  # the author
     await api.call(DANA, "GET", f"/api/tasks/{first['id']}", expect=404)
-    # Anyone may complete or edit a shared task; nothing is left to do so on.
+    # A deleted task is not found, whoever asks.
     await api.call(SAM, "POST", f"/api/tasks/{first['id']}/complete", expect=404)
 
 
