@@ -351,6 +351,10 @@ class OutboxJob(Base):
     locked_until: Mapped[datetime | None]
     last_error: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Committed by the holder just before the one step that may deliver the message (SMTP:
+    # DATA) and cleared with the outcome: a lapsed job that has it was maybe sent, one without
+    # it surely was not (0014_outbox_handover).
+    handing_over_at: Mapped[datetime | None]
 
 
 class Notification(Base):

@@ -1,10 +1,18 @@
 """The durable send queue.
 
-A send writes the message and its `OutboxJob` in one transaction. A sender claims due jobs
-(`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serializes writers), commits the claim as
-`sending` with a lease, delivers, and records the outcome. A sender that dies mid-send leaves
-the job `sending` past its lease; whoever claims it next asks the channel whether it went out
-before sending again, so a crash neither loses the message nor sends it twice.
+A send writes the message and its `OutboxJob` in one transaction. A sender claims a batch of
+due jobs (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite serializes writers) and commits the
+claim as `sending` with a lease. Then, one job at a time, it commits `handing_over_at` just
+before the one step that may deliver the message (SMTP: DATA, after the connection, MAIL and
+RCPT went well; a channel without such a step: just before `deliver`), hands it over, and
+commits the outcome, which clears the mark.
+
+A sender that dies leaves its jobs `sending` past their lease, and whoever claims them next
+tells them apart by the mark: without it a job was claimed but never handed over, and is sent
+as usual; with it the message may have gone out, and the channel is asked (the sandbox and
+any channel with an idempotency key can say; SMTP cannot, and that message is failed with a
+reason rather than risk a duplicate). A killed sender therefore leaves at most one message
+unknown, the one in its hands, and loses or doubles none.
 """
 
 from __future__ import annotations
@@ -13,9 +21,10 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, runtime_checkable
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +42,7 @@ from inbox.models import (
 )
 from inbox.ports import (
     Clock,
+    DeliveryError,
     DeliveryLookup,
     DeliveryReceipt,
     EventPublisher,
@@ -48,6 +58,33 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 8
+# Recording an outcome is retried this many times on a database error (a deadlock, a dropped
+# connection): a delivered message left `sending` would later be taken for an unknown one.
+FINISH_TRIES = 5
+
+HAND_OVER_UNKNOWN = (
+    "The sender stopped while handing this message over, and the channel cannot tell whether "
+    "it went out; it was not sent again, to avoid a duplicate. Check before resending."
+)
+
+# Called by a channel just before the step that may deliver the message; it raises
+# `TakenOver` if the job is no longer this sender's, and the channel must then not go on.
+HandOver = Callable[[], Awaitable[None]]
+
+
+@runtime_checkable
+class StagedChannel(Protocol):
+    """A channel whose delivery prepares before it hands over (SMTP: connect, MAIL, RCPT, then
+    DATA). It calls `hand_over()` right before that step, so a crash while preparing leaves the
+    message surely unsent, to be sent again without asking."""
+
+    async def deliver_staged(
+        self, envelope: OutboundEnvelope, hand_over: HandOver
+    ) -> DeliveryReceipt: ...
+
+
+class TakenOver(Exception):
+    """The job's lease ran out and another sender claimed it: leave it to that one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +94,8 @@ class ClaimedJob:
     channel: Channel
     idempotency_key: str
     attempts: int
-    interrupted: bool  # a previous sender held it and died mid-send
+    # A previous sender died while handing it over (after committing `handing_over_at`).
+    interrupted: bool
 
 
 def backoff(attempts: int) -> timedelta:
@@ -80,11 +118,13 @@ async def claim_due(
     jobs = list(await session.scalars(query))
     claimed = []
     for job in jobs:
-        interrupted = job.state is OutboxState.SENDING
+        # A lapsed claim is no new attempt; whether it was handed over decides what it needs.
+        lapsed = job.state is OutboxState.SENDING
+        interrupted = lapsed and job.handing_over_at is not None
         job.state = OutboxState.SENDING
         job.locked_by = worker
         job.locked_until = now + lease
-        job.attempts += 0 if interrupted else 1
+        job.attempts += 0 if lapsed else 1
         claimed.append(
             ClaimedJob(
                 job.id, job.message_id, job.channel, job.idempotency_key, job.attempts, interrupted
@@ -98,6 +138,62 @@ async def claim_due(
         )
     await session.commit()
     return claimed
+
+
+async def start_hand_over(
+    session: AsyncSession, job: ClaimedJob, worker: str, now: datetime, lease: timedelta = LEASE
+) -> None:
+    """Commit that this job's message is being handed over, with a fresh lease, if the job is
+    still this sender's; raise `TakenOver` otherwise."""
+    owned = await session.scalar(
+        sa.update(OutboxJob)
+        .where(
+            OutboxJob.id == job.job_id,
+            OutboxJob.locked_by == worker,
+            OutboxJob.state == OutboxState.SENDING,
+        )
+        .values(handing_over_at=now, locked_until=now + lease)
+        .returning(OutboxJob.id)
+    )
+    await session.commit()
+    if owned is None:
+        raise TakenOver(f"outbox job {job.job_id} was claimed by another sender")
+
+
+async def release(
+    session: AsyncSession, jobs: Sequence[ClaimedJob], worker: str, now: datetime
+) -> None:
+    """Give back claimed jobs this sender will not get to (it is stopping): each is due again
+    at once, with the attempt its claim counted given back, unless its hand-over began, which
+    only a later claim may sort out."""
+    if not jobs:
+        return
+    ids = [job.job_id for job in jobs]
+    released = list(
+        await session.scalars(
+            sa.update(OutboxJob)
+            .where(
+                OutboxJob.id.in_(ids),
+                OutboxJob.locked_by == worker,
+                OutboxJob.state == OutboxState.SENDING,
+                OutboxJob.handing_over_at.is_(None),
+            )
+            .values(
+                state=OutboxState.QUEUED,
+                locked_until=None,
+                next_attempt_at=now,
+                attempts=sa.case((OutboxJob.attempts > 0, OutboxJob.attempts - 1), else_=0),
+            )
+            .returning(OutboxJob.message_id)
+        )
+    )
+    if released:
+        await session.execute(
+            sa.update(Message)
+            .where(Message.id.in_(released), Message.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.QUEUED)
+        )
+    await session.commit()
 
 
 async def load_envelope(session: AsyncSession, job: ClaimedJob) -> OutboundEnvelope:
@@ -189,7 +285,13 @@ async def _finish(
             OutboxJob.locked_by == worker,
             OutboxJob.state == OutboxState.SENDING,
         )
-        .values(state=state, last_error=error, locked_until=None, next_attempt_at=retry_at or now)
+        .values(
+            state=state,
+            last_error=error,
+            locked_until=None,
+            next_attempt_at=retry_at or now,
+            handing_over_at=None,
+        )
         .returning(OutboxJob.id)
     )
     if owned is None:
@@ -221,6 +323,48 @@ async def _finish(
     )
 
 
+async def _deliver(
+    job: ClaimedJob, envelope: OutboundEnvelope, channel: OutboundChannel, hand_over: HandOver
+) -> DeliveryReceipt:
+    """Hand the message over, marking the hand-over first; after a crash in someone else's
+    hand-over, ask the channel before sending again."""
+    if job.interrupted:
+        found = await channel.find_delivery(job.idempotency_key)
+        if isinstance(found, DeliveryReceipt):
+            return found
+        if found is DeliveryLookup.UNKNOWN:
+            raise PermanentDeliveryError(HAND_OVER_UNKNOWN)
+    if isinstance(channel, StagedChannel):
+        return await channel.deliver_staged(envelope, hand_over)
+    await hand_over()
+    return await channel.deliver(envelope)
+
+
+def _outcome(job: ClaimedJob, clock: Clock, exc: DeliveryError | None) -> dict[str, object]:
+    if exc is None:
+        return {"state": OutboxState.DONE, "status": DeliveryStatus.SENT}
+    if isinstance(exc, TransientDeliveryError) and job.attempts < MAX_ATTEMPTS:
+        return {
+            "state": OutboxState.QUEUED,
+            "status": DeliveryStatus.QUEUED,
+            "error": f"deferred: {exc}",
+            "retry_at": clock.now() + backoff(job.attempts),
+            "recipients": exc.recipients,
+        }
+    if isinstance(exc, TransientDeliveryError):
+        return {
+            "state": OutboxState.FAILED,
+            "status": DeliveryStatus.FAILED,
+            "error": f"gave up after {job.attempts} attempts: {exc}",
+        }
+    return {
+        "state": OutboxState.FAILED,
+        "status": DeliveryStatus.FAILED,
+        "error": str(exc),
+        "recipients": exc.recipients,
+    }
+
+
 async def process(
     sessionmaker: async_sessionmaker[AsyncSession],
     job: ClaimedJob,
@@ -228,53 +372,56 @@ async def process(
     publisher: EventPublisher,
     clock: Clock,
     worker: str,
-) -> DeliveryStatus:
-    """Deliver one claimed job and record the outcome."""
+    lease: timedelta = LEASE,
+) -> DeliveryStatus | None:
+    """Deliver one claimed job and record the outcome; None if another sender took it over
+    before its hand-over began."""
     async with sessionmaker() as session:
         envelope = await load_envelope(session, job)
+
+    async def hand_over() -> None:
+        async with sessionmaker() as session:
+            await start_hand_over(session, job, worker, clock.now(), lease)
+
     receipt: DeliveryReceipt | None = None
-    outcome: dict[str, object]
+    error: DeliveryError | None = None
     try:
-        if job.interrupted:
-            found = await channel.find_delivery(job.idempotency_key)
-            if isinstance(found, DeliveryReceipt):
-                receipt = found
-            elif found is DeliveryLookup.UNKNOWN:
-                raise PermanentDeliveryError(
-                    "The sender stopped mid-send and the channel cannot tell whether the message "
-                    "went out; it was not sent again to avoid a duplicate."
-                )
-        if receipt is None:
-            receipt = await channel.deliver(envelope)
-        outcome = {"state": OutboxState.DONE, "status": DeliveryStatus.SENT, "receipt": receipt}
-    except TransientDeliveryError as exc:
-        if job.attempts >= MAX_ATTEMPTS:
-            outcome = {
-                "state": OutboxState.FAILED,
-                "status": DeliveryStatus.FAILED,
-                "error": f"gave up after {job.attempts} attempts: {exc}",
-            }
-        else:
-            outcome = {
-                "state": OutboxState.QUEUED,
-                "status": DeliveryStatus.QUEUED,
-                "error": f"deferred: {exc}",
-                "retry_at": clock.now() + backoff(job.attempts),
-                "recipients": exc.recipients,
-            }
-    except PermanentDeliveryError as exc:
-        outcome = {
-            "state": OutboxState.FAILED,
-            "status": DeliveryStatus.FAILED,
-            "error": str(exc),
-            "recipients": exc.recipients,
-        }
-    async with sessionmaker() as session:
-        await _finish(session, job, worker, clock.now(), **outcome)  # type: ignore[arg-type]
-        await commit_and_publish(session, publisher)
+        receipt = await _deliver(job, envelope, channel, hand_over)
+    except TakenOver as exc:
+        log.warning("%s; it is left to that one", exc)
+        return None
+    except DeliveryError as exc:
+        error = exc
+    outcome = _outcome(job, clock, error)
+    await _record(sessionmaker, job, publisher, clock, worker, {**outcome, "receipt": receipt})
     status = outcome["status"]
     assert isinstance(status, DeliveryStatus)
     return status
+
+
+async def _record(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    job: ClaimedJob,
+    publisher: EventPublisher,
+    clock: Clock,
+    worker: str,
+    outcome: dict[str, object],
+) -> None:
+    """Commit the outcome, retrying a database error: the channel's answer is known only here,
+    and a delivered message left `sending` would be failed as unknown after its lease."""
+    for attempt in range(1, FINISH_TRIES + 1):
+        try:
+            async with sessionmaker() as session:
+                await _finish(session, job, worker, clock.now(), **outcome)  # type: ignore[arg-type]
+                await commit_and_publish(session, publisher)
+            return
+        except sa.exc.DBAPIError as exc:
+            if attempt == FINISH_TRIES:
+                raise
+            log.warning(
+                "recording the outcome of outbox job %s failed (%s); retrying", job.job_id, exc
+            )
+            await asyncio.sleep(0.05 * 2**attempt)
 
 
 class Sender:
@@ -304,19 +451,40 @@ class Sender:
         self._wake.set()
 
     async def run_once(self) -> int:
-        """Claim and deliver one batch; the number of jobs handled."""
+        """Claim and deliver one batch, one job after the other; the number of jobs handled.
+
+        Cancelled (the process is stopping), it lets the job in hand finish and be recorded,
+        so a restart leaves no message unknown, and gives the rest of the batch back. On an
+        error it gives back the rest as well, so they need not wait for their lease."""
         async with self.sessionmaker() as session:
             jobs = await claim_due(session, self.worker, self.clock.now(), lease=self.lease)
-        for job in jobs:
-            await process(
-                self.sessionmaker,
-                job,
-                self.channels[job.channel],
-                self.publisher,
-                self.clock,
-                self.worker,
-            )
+        for index, job in enumerate(jobs):
+            step = asyncio.ensure_future(self._process(job))
+            try:
+                await asyncio.shield(step)
+            except asyncio.CancelledError:
+                with contextlib.suppress(Exception):
+                    await step
+                await self._release(jobs[index + 1 :])
+                raise
+            except Exception:
+                await self._release(jobs[index:])
+                raise
         return len(jobs)
+
+    async def _process(self, job: ClaimedJob) -> DeliveryStatus | None:
+        channel = self.channels[job.channel]
+        return await process(
+            self.sessionmaker, job, channel, self.publisher, self.clock, self.worker, self.lease
+        )
+
+    async def _release(self, jobs: Sequence[ClaimedJob]) -> None:
+        try:
+            async with self.sessionmaker() as session:
+                await release(session, jobs, self.worker, self.clock.now())
+        except Exception:
+            # They come back when their lease runs out.
+            log.exception("could not give back %d claimed outbox jobs", len(jobs))
 
     async def run(self) -> None:
         """Forever, until cancelled. Errors are logged and retried; the queue is the truth."""

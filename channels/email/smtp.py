@@ -5,12 +5,17 @@ fails before the message is handed over) may succeed later and is retried; a 5xx
 final. The transaction is driven step by step (MAIL, RCPT per recipient, DATA) rather than with
 `aiosmtplib.send`, because the step a failure happens in decides what it means: a connection
 lost during DATA may come after the server took the message, so it is not retried blindly.
+
+For the same reason the send queue is told when DATA is about to start (`deliver_staged`):
+everything before it (connecting, TLS, login, MAIL, RCPT) cannot deliver the message, so a
+sender that dies there leaves a message the queue can simply send again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -34,6 +39,11 @@ from inbox.ports import (
 log = logging.getLogger(__name__)
 
 SmtpTls = Literal["none", "starttls", "tls"]
+HandOver = Callable[[], Awaitable[None]]
+
+
+async def _no_mark() -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,13 @@ class SmtpChannel:
     async def deliver(self, envelope: OutboundEnvelope) -> DeliveryReceipt:
         """Send once. 4xx and connection trouble before DATA raise TransientDeliveryError;
         5xx raises PermanentDeliveryError; partly refused recipients are in the receipt."""
+        return await self.deliver_staged(envelope, _no_mark)
+
+    async def deliver_staged(
+        self, envelope: OutboundEnvelope, hand_over: HandOver
+    ) -> DeliveryReceipt:
+        """`deliver`, awaiting `hand_over()` once the recipients are accepted and just before
+        DATA. Whatever it raises ends the transaction without DATA (QUIT discards it)."""
         try:
             message = build_message(envelope, await self._files(envelope), date=datetime.now(UTC))
             data = message.as_bytes()
@@ -148,12 +165,12 @@ class SmtpChannel:
                 raise TransientDeliveryError(untrusted_message("SMTP", untrusted)) from exc
             raise TransientDeliveryError(f"cannot reach the SMTP server: {exc}") from exc
         try:
-            return await self._transact(smtp, envelope, data)
+            return await self._transact(smtp, envelope, data, hand_over)
         finally:
             await self._close(smtp)
 
     async def _transact(
-        self, smtp: aiosmtplib.SMTP, envelope: OutboundEnvelope, data: bytes
+        self, smtp: aiosmtplib.SMTP, envelope: OutboundEnvelope, data: bytes, hand_over: HandOver
     ) -> DeliveryReceipt:
         transaction = _Transaction(smtp, envelope)
         try:
@@ -168,6 +185,7 @@ class SmtpChannel:
             raise TransientDeliveryError(f"SMTP connection lost: {exc}") from exc
         except (ValueError, UnicodeError) as exc:
             raise PermanentDeliveryError(f"an address cannot be sent over SMTP: {exc}") from exc
+        await hand_over()
         try:
             response = await smtp.data(data)
         except aiosmtplib.SMTPResponseException as exc:
@@ -208,5 +226,7 @@ class SmtpChannel:
         """SMTP cannot say whether an earlier connection handed a message over: there is no
         command to ask a server about a Message-ID it may have accepted, and we keep no copy in
         a Sent folder to look in. The queue therefore does not resend (a duplicate in the
-        prospect's inbox is worse than a failure the CMU sees and can resend)."""
+        prospect's inbox is worse than a failure the CMU sees and can resend). It asks only
+        about the message a sender was handing over (DATA) when it died, so that is at most
+        one message per crash."""
         return DeliveryLookup.UNKNOWN

@@ -26,7 +26,7 @@ from inbox.models import (
     SmsConsent,
     SmsConsentChange,
 )
-from inbox.outbox import Sender, claim_due
+from inbox.outbox import Sender, claim_due, start_hand_over
 from inbox.prospects import do_create_prospect
 from inbox.schemas import MessageCreate, PhoneInput, ProspectCreate
 from inbox.sms_consent import OptOutRecordingChannel, do_record_consent, get_sms_status
@@ -264,8 +264,9 @@ async def test_a_send_interrupted_by_a_crash_is_not_repeated(
     cid = await green_prospect(sessionmaker, cmu)
     message_id = await queue_text(sessionmaker, cmu, cid, "Hello")
     clock = FakeClock()
-    async with sessionmaker() as s:  # a sender claims the job, then dies
-        assert len(await claim_due(s, "dead-worker", clock.now())) == 1
+    async with sessionmaker() as s:  # a sender begins handing the text over, then dies
+        [claimed] = await claim_due(s, "dead-worker", clock.now())
+        await start_hand_over(s, claimed, "dead-worker", clock.now())
     clock.at += timedelta(minutes=5)
     assert await sender(sessionmaker, TwilioSmsChannel(config(twilio)), clock).run_once() == 1
     message, job = await message_and_job(sessionmaker, message_id)
