@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import msgspec
 import sqlalchemy as sa
@@ -14,6 +16,9 @@ from inbox.access import Actor, check_admin, check_staff
 from inbox.errors import Conflict, NotFound, ValidationFailed
 from inbox.models import Account, Role
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
+
+if TYPE_CHECKING:
+    from inbox.sessions import SessionsEnded
 
 _hasher = PasswordHasher()
 # A deliberately simple shape check; real validation of an address is delivering to it.
@@ -102,9 +107,27 @@ async def list_accounts(session: AsyncSession, actor: Actor) -> list[AccountRead
     return [account_read(a) for a in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class AccountChanged:
+    account: AccountRead
+    # The sessions the change ended (a new password, a deactivation): close their sockets
+    # after the commit.
+    ended: SessionsEnded | None = None
+
+
 async def do_update_account(
-    session: AsyncSession, actor: Actor, account_id: int, data: AccountUpdate
-) -> AccountRead:
+    session: AsyncSession,
+    actor: Actor,
+    account_id: int,
+    data: AccountUpdate,
+    *,
+    current_token: str | None = None,
+) -> AccountChanged:
+    """Change an account (admin). A new password or a deactivation ends the account's
+    sessions: everywhere for someone else, everywhere but `current_token` (the admin's own
+    session) for one's own password."""
+    from inbox.sessions import end_sessions
+
     check_admin(actor)
     account = await session.get(Account, account_id)
     if account is None:
@@ -120,4 +143,8 @@ async def do_update_account(
     if account.id == actor.id and (not account.is_active or account.role != actor.role):
         raise ValidationFailed.field("role", "you cannot demote or deactivate yourself")
     await session.flush()
-    return account_read(account)
+    ended = None
+    if isinstance(data.password, str) or not account.is_active:
+        keep = current_token if account.id == actor.id else None
+        ended = await end_sessions(session, account.id, keep_token=keep)
+    return AccountChanged(account_read(account), ended)

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import hashlib
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,6 +30,16 @@ def _dummy_hash() -> str:
     return hash_password(secrets.token_hex(16))
 
 
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_id_of(token_hash: str) -> str:
+    """A session's name outside the database (the event bus between processes): derived from
+    the stored hash, it leads back to neither the cookie nor the row."""
+    return hashlib.sha256(b"inbox-session:" + token_hash.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     token: str
@@ -36,9 +47,21 @@ class SignedIn:
     actor: Actor
     expires_at: datetime
 
+    @property
+    def token_hash(self) -> str:
+        return _digest(self.token)
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    @property
+    def session_id(self) -> str:
+        return session_id_of(self.token_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionsEnded:
+    """Sessions a transaction deleted: once it commits, their open sockets are closed."""
+
+    account_id: int
+    session_ids: tuple[str, ...]
 
 
 async def _check_rate(session: AsyncSession, keys: list[tuple[str, int]], now: datetime) -> None:
@@ -110,8 +133,50 @@ async def get_signed_in(session: AsyncSession, token: str, now: datetime) -> Sig
     )
 
 
-async def do_logout(session: AsyncSession, token: str) -> None:
-    await session.execute(sa.delete(UserSession).where(UserSession.token_hash == _digest(token)))
+async def do_logout(session: AsyncSession, token: str) -> SessionsEnded | None:
+    """End the session behind a cookie token (its sockets close once this commits)."""
+    row = (
+        await session.execute(
+            sa.delete(UserSession)
+            .where(UserSession.token_hash == _digest(token))
+            .returning(UserSession.account_id, UserSession.token_hash)
+        )
+    ).first()
+    if row is None:
+        return None
+    return SessionsEnded(row[0], (session_id_of(row[1]),))
+
+
+async def end_sessions(
+    session: AsyncSession, account_id: int, *, keep_token: str | None = None
+) -> SessionsEnded:
+    """End every session of an account but the one behind `keep_token` (the admin changing
+    their own password stays signed in where they did it)."""
+    query = sa.delete(UserSession).where(UserSession.account_id == account_id)
+    if keep_token is not None:
+        query = query.where(UserSession.token_hash != _digest(keep_token))
+    hashes = (await session.execute(query.returning(UserSession.token_hash))).scalars().all()
+    return SessionsEnded(account_id, tuple(session_id_of(h) for h in hashes))
+
+
+async def live_sessions(
+    session: AsyncSession, token_hashes: Collection[str], now: datetime
+) -> set[str]:
+    """Which of these stored session hashes still sign someone in."""
+    wanted = list(token_hashes)
+    live: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        rows = await session.scalars(
+            sa.select(UserSession.token_hash)
+            .join(Account, Account.id == UserSession.account_id)
+            .where(
+                UserSession.token_hash.in_(wanted[start : start + 500]),
+                UserSession.expires_at > now,
+                Account.is_active,
+            )
+        )
+        live.update(rows)
+    return live
 
 
 async def do_prune_sessions(session: AsyncSession, now: datetime) -> None:

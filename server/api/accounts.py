@@ -3,7 +3,9 @@ checks are in the domain)."""
 
 from __future__ import annotations
 
-from litestar import Controller, get, patch, post
+from typing import Any
+
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +19,8 @@ from inbox.accounts import (
     list_assignable,
 )
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
+from inbox.sessions import SignedIn
+from server.services import Services
 
 
 class AccountController(Controller):
@@ -50,10 +54,19 @@ class AccountController(Controller):
     @patch("/{account_id:int}")
     async def update(
         self,
+        request: Request[Actor, SignedIn, Any],
         account_id: FromPath[int],
         data: JSONBody[AccountUpdate],
-        session: NamedDependency[AsyncSession],
+        services: NamedDependency[Services],
         actor: NamedDependency[Actor],
     ) -> AccountRead:
-        """Change an account's name, role, password, sender profile or active flag (admin)."""
-        return await do_update_account(session, actor, account_id, data)
+        """Change an account's name, role, password, sender profile or active flag (admin).
+        A new password or a deactivation signs the account out everywhere (but for the
+        admin's own current session), sockets included."""
+        async with services.transaction() as session:
+            changed = await do_update_account(
+                session, actor, account_id, data, current_token=request.auth.token
+            )
+        if changed.ended is not None:  # after the commit, so a reconnect finds no session
+            await services.hub.end_sessions(changed.ended.account_id, changed.ended.session_ids)
+        return changed.account

@@ -80,10 +80,13 @@ class AuthController(Controller):
 
     @post("/logout", status_code=204)
     async def logout(
-        self, request: Request[Actor, SignedIn, Any], session: NamedDependency[AsyncSession]
+        self, request: Request[Actor, SignedIn, Any], services: NamedDependency[Services]
     ) -> Response[None]:
-        """End this session and clear the cookie."""
-        await do_logout(session, request.auth.token)
+        """End this session and clear the cookie; the session's open sockets close (4401)."""
+        async with services.transaction() as session:
+            ended = await do_logout(session, request.auth.token)
+        if ended is not None:  # after the commit: a socket reopened now finds no session
+            await services.hub.end_sessions(ended.account_id, ended.session_ids)
         return Response(
             None,
             status_code=204,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import time
 from collections.abc import Coroutine, Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from inbox.models import Event
 from inbox.ports import StoredEvent
+from inbox.sessions import live_sessions, session_id_of
 from server.realtime.bus import Bus
 from server.realtime.frames import EVENT_FRAMES, PresenceUpdated
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 PRESENCE_TTL = timedelta(seconds=60)
 POLL_INTERVAL = 1.0
+SESSION_POLLS = 5  # with the bus down, sessions are checked every fifth poll of the log
+ENDED_SESSION_MEMORY = 60.0
+EXPIRY_CHECK_SECONDS = 30.0
 GC_CHECK_SECONDS = 5.0
 GC_FULL_SECONDS = 3600.0
 GC_YOUNG_THRESHOLD = 50_000
@@ -111,7 +116,15 @@ class BusPresence(msgspec.Struct, tag="presence", frozen=True):
     expires_at: datetime
 
 
-BusMessage = BusEvents | BusPresence
+class BusSessionsEnded(msgspec.Struct, tag="sessions_ended", frozen=True):
+    """Sign-in sessions that ended (logout, a new password, a deactivation): every process
+    closes their sockets. Sessions go by `inbox.sessions.session_id_of`, never by token."""
+
+    account_id: int
+    sessions: list[str]
+
+
+BusMessage = BusEvents | BusPresence | BusSessionsEnded
 _bus_decoder = msgspec.json.Decoder(BusMessage)
 _bus_encoder = msgspec.json.Encoder()
 
@@ -186,9 +199,15 @@ class Connection:
     name: str
     tab: str
     queue_size: int
+    # The sign-in session behind the socket: its stored hash (to look it up) and its name on
+    # the bus (`session_id_of`); empty for a socket that has none.
+    session_hash: str = ""
+    session_id: str = ""
+    session_expires: datetime | None = None
     queue: asyncio.Queue[Item] = field(init=False)
     stopped: asyncio.Event = field(default_factory=asyncio.Event)
     too_slow: bool = False
+    session_ended: bool = False
     last_sent: int = 0
     announced: bool = False  # this tab's presence shows a conversation
     send: Send | None = None
@@ -203,6 +222,13 @@ class Connection:
         except asyncio.QueueFull:
             self.too_slow = True
             self.stopped.set()  # the socket closes; the client resumes from its last seq
+
+    def end_session(self) -> None:
+        """The session behind this socket ended: nothing more is written, the socket closes
+        with 4401."""
+        self.session_ended = True
+        self.send = None
+        self.stopped.set()
 
     def deliver(self, seq: int, group: LiveGroup) -> None:
         """Write the event now if this socket is caught up and idle; else queue it."""
@@ -242,6 +268,9 @@ class Hub:
         self.queue_size = queue_size
         self.connections: dict[int, set[Connection]] = {}
         self.presence: dict[str, BusPresence] = {}
+        # Sessions ended lately, for a socket that checked its session just before the news
+        # arrived and joins just after it.
+        self.ended_sessions: dict[str, float] = {}
 
     # Publishing (after commit).
     async def publish(self, events: Sequence[StoredEvent]) -> None:
@@ -251,10 +280,38 @@ class Hub:
         expires = datetime.now(UTC) + PRESENCE_TTL
         await self.bus.publish(_bus_encoder.encode(BusPresence(frame, expires)))
 
+    async def end_sessions(self, account_id: int, session_ids: Sequence[str]) -> None:
+        """After the commit that ended them: close the sessions' sockets in every process."""
+        if not session_ids:
+            return
+        message = BusSessionsEnded(account_id, list(session_ids))
+        if not await self.bus.publish(_bus_encoder.encode(message)):
+            # The bus is down: close the ones here now; the other processes find out from
+            # the database (`sweep_sessions`) while it stays down, or when it comes back.
+            self._on_sessions_ended(message)
+
     # Sockets.
-    def connect(self, account_id: int, name: str, tab: str) -> Connection:
-        connection = Connection(account_id, name, tab, self.queue_size)
+    def connect(
+        self,
+        account_id: int,
+        name: str,
+        tab: str,
+        *,
+        session_hash: str = "",
+        session_expires: datetime | None = None,
+    ) -> Connection:
+        connection = Connection(
+            account_id,
+            name,
+            tab,
+            self.queue_size,
+            session_hash=session_hash,
+            session_id=session_id_of(session_hash) if session_hash else "",
+            session_expires=session_expires,
+        )
         self.connections.setdefault(account_id, set()).add(connection)
+        if connection.session_id in self.ended_sessions:
+            connection.end_session()
         return connection
 
     def disconnect(self, connection: Connection) -> None:
@@ -280,6 +337,9 @@ class Hub:
         if isinstance(message, BusPresence):
             self._on_presence(message)
             return
+        if isinstance(message, BusSessionsEnded):
+            self._on_sessions_ended(message)
+            return
         connections = self.connections
         for wire in message.groups:
             group = LiveGroup(wire)
@@ -299,17 +359,64 @@ class Hub:
                 if connection.tab != message.frame.tab:
                     connection.offer(message.frame)
 
+    def _on_sessions_ended(self, message: BusSessionsEnded) -> None:
+        now = time.monotonic()
+        ended = self.ended_sessions
+        for session_id in [s for s, until in ended.items() if until <= now]:
+            del ended[session_id]
+        for session_id in message.sessions:
+            ended[session_id] = now + ENDED_SESSION_MEMORY
+        for connection in list(self.connections.get(message.account_id, ())):
+            if connection.session_id in message.sessions:
+                connection.end_session()
+
+    async def sweep_sessions(self) -> None:
+        """Close the sockets whose session no longer signs anyone in, asking the database:
+        while the bus is down, and once it is back, news of ended sessions may have been
+        lost."""
+        sockets = [c for mine in self.connections.values() for c in mine if c.session_hash]
+        if not sockets:
+            return
+        try:
+            async with self.sessionmaker() as session:
+                live = await live_sessions(
+                    session, {c.session_hash for c in sockets}, datetime.now(UTC)
+                )
+        except Exception:
+            log.warning("checking the sessions of open sockets failed", exc_info=True)
+            return
+        for connection in sockets:
+            if connection.session_hash not in live:
+                connection.end_session()
+
+    async def _expire_sessions(self) -> None:
+        """Close sockets whose session ran out (checked here, no query)."""
+        while True:
+            await asyncio.sleep(EXPIRY_CHECK_SECONDS)
+            now = datetime.now(UTC)
+            for connections in list(self.connections.values()):
+                for connection in list(connections):
+                    expires = connection.session_expires
+                    if expires is not None and expires <= now:
+                        connection.end_session()
+
     async def catch_up_all(self) -> None:
         for connections in self.connections.values():
             for connection in connections:
                 connection.offer(CATCH_UP)
+        await self.sweep_sessions()
 
     async def _poll_while_down(self) -> None:
-        """With the bus down, look at the log once a second for every account with a socket."""
+        """With the bus down, look at the log once a second for every account with a socket,
+        and at their sessions every few seconds."""
+        polls = 0
         while True:
             await asyncio.sleep(POLL_INTERVAL)
             if self.bus.up.is_set() or not self.connections:
                 continue
+            polls += 1
+            if polls % SESSION_POLLS == 0:
+                await self.sweep_sessions()
             try:
                 async with self.sessionmaker() as session:
                     rows = await session.execute(
@@ -356,3 +463,4 @@ class Hub:
             group.create_task(self.bus.run(self.on_bus_message, self.catch_up_all), name="bus")
             group.create_task(self._poll_while_down(), name="log-poller")
             group.create_task(self._tend_garbage_collector(), name="gc")
+            group.create_task(self._expire_sessions(), name="session-expiry")

@@ -73,6 +73,8 @@ class Stream:
     async def send_raw(self, text: str) -> None:
         # No timeout per send (a timer per frame costs more than the send at 10,000 sockets):
         # a client that stops reading fills its bounded queue and is closed for it.
+        if self.connection.session_ended:
+            raise SocketClosed("the session ended")
         self.connection.busy += 1
         try:
             await self.socket.send({"type": "websocket.send", "text": text, "bytes": None})
@@ -210,7 +212,9 @@ async def _watch_stopped(connection: Connection) -> None:
 @websocket("/ws", exclude_from_auth=True)
 async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
     """Accepts, then closes with 4401 without a session and 4403 from a foreign origin, so
-    browsers see the reason (a refusal before accepting reaches them as a bare HTTP 403)."""
+    browsers see the reason (a refusal before accepting reaches them as a bare HTTP 403).
+    When the session ends later (logout, a new password, a deactivation, its expiry), the
+    socket is closed with 4401 too, whichever process it lives in."""
     services: Services = state.services
     hub: Hub = state.hub
     await socket.accept()
@@ -223,7 +227,13 @@ async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
         await socket.close(code=CLOSE_NO_SESSION, reason="sign in first")
         return
     actor = signed_in.actor
-    connection = hub.connect(actor.id, actor.name, uuid.uuid4().hex)
+    connection = hub.connect(
+        actor.id,
+        actor.name,
+        uuid.uuid4().hex,
+        session_hash=signed_in.token_hash,
+        session_expires=signed_in.expires_at,
+    )
     stream = Stream(socket, services, connection)
     try:
         try:
@@ -239,6 +249,9 @@ async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
     except (SocketClosed, WebSocketDisconnect):
         pass
     finally:
+        if connection.session_ended:
+            with contextlib.suppress(Exception):
+                await socket.close(code=CLOSE_NO_SESSION, reason="session ended")
         hub.disconnect(connection)
         # Only a tab that showed a conversation has anything to clear: a mass disconnect would
         # otherwise send every remaining socket one frame per closing tab.
@@ -270,6 +283,8 @@ async def _run_until_first_exit(
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+    if connection.session_ended:
+        return  # closed with 4401 by the caller
     if connection.too_slow:
         with contextlib.suppress(Exception):
             await socket.close(
