@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import math
 import secrets
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -19,9 +20,13 @@ from inbox.errors import RateLimited
 from inbox.models import Account, LoginFailure, UserSession
 
 SESSION_LIFETIME = timedelta(days=14)
+# Failed sign-ins are remembered this long. A client gets a few free tries per account, then
+# waits before each next one, the wait doubling up to the window; other clients (the account's
+# owner among them) are not held up. A client trying many accounts is slowed on its own.
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_ACCOUNT = 5
-MAX_FAILURES_PER_CLIENT = 20
+FREE_FAILURES_PER_PAIR = 5
+FREE_FAILURES_PER_CLIENT = 20
+FIRST_WAIT = timedelta(seconds=5)
 
 
 @functools.cache
@@ -64,30 +69,57 @@ class SessionsEnded:
     session_ids: tuple[str, ...]
 
 
+def backoff_wait(failures: int, free: int) -> timedelta:
+    """How long to wait after the last failure, having failed `failures` times in the window."""
+    if failures < free:
+        return timedelta(0)
+    return min(FIRST_WAIT * (1 << min(failures - free, 16)), FAILURE_WINDOW)
+
+
 async def _check_rate(session: AsyncSession, keys: list[tuple[str, int]], now: datetime) -> None:
     since = now - FAILURE_WINDOW
-    for key, limit in keys:
-        count = await session.scalar(
-            sa.select(sa.func.count()).where(LoginFailure.key == key, LoginFailure.at > since)
-        )
-        if (count or 0) >= limit:
-            raise RateLimited(
-                "Too many failed sign-in attempts. Wait a few minutes and try again.",
-                retry_after=int(FAILURE_WINDOW.total_seconds()),
+    for key, free in keys:
+        count, last = (
+            await session.execute(
+                sa.select(sa.func.count(), sa.func.max(LoginFailure.at)).where(
+                    LoginFailure.key == key, LoginFailure.at > since
+                )
             )
+        ).one()
+        if not count or last is None:
+            continue
+        until = last + backoff_wait(count, free)
+        if until > now:
+            seconds = math.ceil((until - now).total_seconds())
+            raise RateLimited(
+                f"Too many failed sign-in attempts from here. Try again in {_duration(seconds)}.",
+                retry_after=seconds,
+            )
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
+
+
+def _failure_keys(address: str, client: str) -> list[tuple[str, int]]:
+    client = client[:64]
+    return [
+        (f"pair:{client} {address}", FREE_FAILURES_PER_PAIR),
+        (f"client:{client}", FREE_FAILURES_PER_CLIENT),
+    ]
 
 
 async def do_login(
     session: AsyncSession, email: str, password: str, client: str, now: datetime
 ) -> SignedIn | None:
     """Check the password and open a session. None means wrong credentials: the failure is
-    recorded in this transaction, so the caller must commit it. Failures are counted per account
-    and per client address; past the limit even a right password is refused for a while."""
+    recorded in this transaction, so the caller must commit it. Failures are counted per
+    client and account pair and per client; past a few, that client waits before trying again
+    (even with the right password), longer each time, while everyone else signs in as usual."""
     address = email.strip().lower()
-    keys = [
-        (f"account:{address}", MAX_FAILURES_PER_ACCOUNT),
-        (f"client:{client}", MAX_FAILURES_PER_CLIENT),
-    ]
+    keys = _failure_keys(address, client)
     await _check_rate(session, keys, now)
     account = await session.scalar(sa.select(Account).where(Account.email == address))
     # argon2 is deliberately slow: keep it off the event loop.

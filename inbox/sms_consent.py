@@ -9,6 +9,7 @@ without such a number, or consent unknown). Only green may be texted.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -47,18 +48,21 @@ class SmsStatus(enum.StrEnum):
     GREY = "grey"
 
 
-# Matched against the whole message, in any case, ignoring surrounding whitespace.
+# Matched against the whole message, in any case, ignoring surrounding whitespace and the
+# punctuation people put around a word ("Stop.", "STOP!", "'stop'"), as carriers do.
 STOP_WORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"}
 )
 START_WORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_WORDS = frozenset({"HELP"})
 Keyword = Literal["stop", "start", "help"]
+# What may surround the word: whitespace, punctuation, symbols and emoji (any non-word run).
+_SURROUNDING = re.compile(r"^[\W_]+|[\W_]+$")
 
 
 def keyword_of(body: str) -> Keyword | None:
     """The consent keyword a text consists of, if it is one."""
-    word = " ".join(body.split()).upper()
+    word = " ".join(_SURROUNDING.sub("", body).split()).upper()
     if word in STOP_WORDS:
         return "stop"
     if word in START_WORDS:

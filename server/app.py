@@ -90,8 +90,9 @@ def _lifespan(services: Services) -> Any:
 
 
 @get("/health", include_in_schema=False, exclude_from_auth=True)
-async def health(state: State) -> Response[dict[str, str]]:
-    """Reachability of the database (and Redis when configured)."""
+async def health(state: State) -> Response[dict[str, Any]]:
+    """Reachability of the database (and Redis when configured), and what the configuration
+    leaves out (`warnings`: e.g. no email provider in production; they do not fail the check)."""
     services: Services = state.services
     report = {"database": "ok", "redis": "not configured"}
     try:
@@ -102,9 +103,10 @@ async def health(state: State) -> Response[dict[str, str]]:
     if services.settings.redis_url:
         report["redis"] = await _redis_status(services.settings.redis_url)
     ok = all(v in ("ok", "not configured") for v in report.values())
-    return Response(
-        {"status": "ok" if ok else "degraded", **report}, status_code=200 if ok else 503
-    )
+    body: dict[str, Any] = {"status": "ok" if ok else "degraded", **report}
+    if services.settings.warnings:
+        body["warnings"] = services.settings.warnings
+    return Response(body, status_code=200 if ok else 503)
 
 
 async def _redis_status(url: str) -> str:
@@ -153,6 +155,25 @@ def _security_headers(response: Response[Any]) -> Response[Any]:
     return response
 
 
+_SECURITY_HEADER_PAIRS = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+
+
+def _with_security_headers(send: Any) -> Any:
+    """Every HTTP response gets the security headers, the ones Litestar makes of an error
+    (404, 405, 500) and the auth middleware's 401/403 included, which skip `after_request`."""
+
+    async def send_with_headers(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers") or [])
+            present = {bytes(k).lower() for k, _ in headers}
+            missing = [(k, v) for k, v in _SECURITY_HEADER_PAIRS if k not in present]
+            if missing:
+                message = {**message, "headers": headers + missing}
+        await send(message)
+
+    return send_with_headers
+
+
 class InboxApp(Litestar):
     """Litestar, keeping the server's own ASGI `send` of each websocket in its scope.
 
@@ -164,6 +185,8 @@ class InboxApp(Litestar):
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "websocket":
             scope[ASGI_SEND] = send
+        elif scope["type"] == "http":
+            send = _with_security_headers(send)
         await super().__call__(scope, receive, send)
 
 
@@ -195,6 +218,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         exception_handlers={**EXCEPTION_HANDLERS, DBAPIError: conflict_handler},
         after_request=_security_headers,
         lifespan=[_lifespan(services)],
-        openapi_config=OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema"),
+        openapi_config=(
+            OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema")
+            if settings.openapi
+            else None
+        ),
         request_max_body_size=MAX_BODY_BYTES,
     )

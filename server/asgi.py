@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from server.app import create_app
-from server.settings import configure_logging, load_settings
+from server.settings import SettingsError, configure_logging, load_settings
 
-settings = load_settings()
+try:
+    settings = load_settings()
+except SettingsError as exc:  # one line naming the variable, not a traceback
+    raise SystemExit(f"inbox: {exc}") from None
 configure_logging(settings)
 app = create_app(settings)

@@ -32,10 +32,19 @@ PUBLIC_PATHS = [
 
 
 def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Services) -> None:
-    """A browser's cross-site request carries a foreign Origin; refuse it."""
+    """A browser's cross-site request carries a foreign Origin; refuse it. So does a page
+    opened at another address of this server than INBOX_PUBLIC_URL: the refusal says so."""
     origin = connection.headers.get("origin")
     if origin and origin.rstrip("/") != services.settings.public_origin:
-        raise PermissionDeniedException("Cross-origin request refused.")
+        raise PermissionDeniedException(not_the_public_url(origin, services.settings.public_url))
+
+
+def not_the_public_url(origin: str, public_url: str) -> str:
+    return (
+        f"This address ({origin[:200]}) is not the configured public URL ({public_url}). "
+        f"Open {public_url}, or have the administrator set INBOX_PUBLIC_URL to the address "
+        "people use."
+    )
 
 
 async def signed_in_from(

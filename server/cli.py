@@ -9,8 +9,16 @@ import getpass
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
 
-from server.settings import Settings, SettingsError, configure_logging, load_settings
+from server.settings import (
+    Settings,
+    SettingsError,
+    configure_logging,
+    load_settings,
+    redact_url,
+)
 
 
 def _fail(message: str) -> int:
@@ -26,18 +34,58 @@ def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
-async def _check_schema(settings: Settings) -> str | None:
-    from server.app import SchemaOutOfDate, ensure_schema
-    from server.services import build_services
+def database_problem(settings: Settings, exc: BaseException) -> str | None:
+    """One line naming the setting and the cause when `exc` means the database cannot be
+    used (unreachable, refused, not a database); None for anything else. The URL is shown
+    without its password."""
+    import sqlalchemy as sa
 
-    services = build_services(settings)
+    if not isinstance(exc, sa.exc.SQLAlchemyError | OSError):
+        return None
+    where = redact_url(settings.database_url)
+    cause: BaseException = getattr(exc, "orig", None) or exc
+    detail = " ".join(str(cause).split()) or type(cause).__name__
+    password = urlsplit(settings.database_url).password
+    if password:
+        detail = detail.replace(password, "***")
+    return f"INBOX_DATABASE_URL: cannot use the database at {where}: {detail[:300]}"
+
+
+async def _check_schema(settings: Settings) -> str | None:
+    """None when the database answers and its schema is current (migrated first when
+    INBOX_AUTO_MIGRATE is on); else one line saying what is wrong."""
+    from inbox.db import make_engine, migrate, schema_is_current
+
+    engine = None
     try:
-        await ensure_schema(services)
-    except SchemaOutOfDate as exc:
-        return str(exc)
+        if settings.auto_migrate:
+            await asyncio.to_thread(migrate, settings.database_url)
+            return None
+        engine = make_engine(settings.database_url)
+        current, revision, head = await schema_is_current(engine)
+    except Exception as exc:
+        problem = database_problem(settings, exc)
+        if problem is None:
+            raise
+        return problem
     finally:
-        await services.engine.dispose()
+        if engine is not None:
+            await engine.dispose()
+    if not current:
+        return (
+            f"INBOX_DATABASE_URL ({redact_url(settings.database_url)}): the database schema is "
+            f"at {revision or 'nothing (an empty database)'} but this code needs {head}: "
+            "run `inbox migrate` first."
+        )
     return None
+
+
+def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
+    """Believe X-Forwarded-For and X-Forwarded-Proto only from INBOX_TRUSTED_PROXIES (uvicorn
+    would otherwise trust them from 127.0.0.1, or FORWARDED_ALLOW_IPS, by default)."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False, "forwarded_allow_ips": []}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,7 +103,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         workers=args.workers,
         log_level=settings.log_level.lower(),
         ws_per_message_deflate=False,
-        proxy_headers=True,
+        **uvicorn_proxy_options(settings),
     )
     return 0
 
@@ -76,7 +124,13 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     from server.demo import seed_demo
 
-    asyncio.run(seed_demo(settings, out=sys.stdout))
+    try:
+        asyncio.run(seed_demo(settings, out=sys.stdout))
+    except Exception as exc:
+        problem = database_problem(settings, exc)
+        if problem is None:
+            raise
+        return _fail(problem)
     print(f"Open http://{args.host}:{args.port}/ and sign in with an account above.", flush=True)
     uvicorn.run(
         "server.asgi:app",
@@ -84,6 +138,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         port=args.port,
         log_level=settings.log_level.lower(),
         ws_per_message_deflate=False,
+        **uvicorn_proxy_options(settings),
     )
     return 0
 
@@ -91,6 +146,11 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
     from server.worker import create_user
 
+    # Before asking for a password: a database that is unreachable or not migrated yet
+    # (migrated here when INBOX_AUTO_MIGRATE is on, as `serve` would).
+    problem = asyncio.run(_check_schema(settings))
+    if problem:
+        return _fail(problem)
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -103,6 +163,11 @@ def cmd_user_create(settings: Settings, args: argparse.Namespace) -> int:
         account = asyncio.run(create_user(settings, args.email, args.name, args.role, password))
     except InboxError as exc:
         return _fail(exc.detail)
+    except Exception as exc:
+        problem = database_problem(settings, exc)
+        if problem is None:
+            raise
+        return _fail(problem)
     print(f"Created {account.role} {account.email} (id {account.id}).")
     return 0
 

@@ -76,6 +76,10 @@ class Services:
 
 
 def outbound_channels(settings: Settings) -> dict[Channel, OutboundChannel]:
+    """Each channel's way out. A production install without a provider gets a channel whose
+    sends fail saying what to set, and a warning here at start-up (and in /health)."""
+    for warning in settings.warnings:
+        log.warning("%s", warning)
     sandbox = SandboxChannel(settings.sandbox_log, delay=settings.sandbox_delay_ms / 1000)
     return {Channel.EMAIL: email_channel(settings) or sandbox, Channel.SMS: sms_channel(settings)}
 
@@ -91,9 +95,18 @@ def twilio_config(settings: Settings) -> TwilioConfig:
 
 
 def sms_channel(settings: Settings) -> OutboundChannel:
-    """Twilio when configured, except in the demo, whose texts never leave the sandbox log."""
-    if settings.sms_provider == "twilio" and settings.mode != "demo":
+    """Twilio when configured, except in the demo, whose texts never leave the sandbox log;
+    in production with no provider, a channel whose sends fail."""
+    from channels.unconfigured import UnconfiguredChannel
+
+    if settings.mode != "demo" and settings.sms_provider == "twilio":
         return TwilioSmsChannel(twilio_config(settings))
+    if settings.mode != "demo" and settings.sms_provider == "none":
+        return UnconfiguredChannel(
+            "Not sent: no SMS provider is configured. An administrator must set "
+            "INBOX_SMS_PROVIDER=twilio (or INBOX_SMS_PROVIDER=sandbox to keep texts in the "
+            "sandbox log)."
+        )
     return SandboxSmsChannel(
         SandboxChannel(settings.sandbox_log, delay=settings.sandbox_delay_ms / 1000)
     )
@@ -101,9 +114,17 @@ def sms_channel(settings: Settings) -> OutboundChannel:
 
 def email_channel(settings: Settings) -> OutboundChannel | None:
     """SMTP when a host is configured; None leaves email to the sandbox (always in demo mode,
-    whose mail must never reach the outside world)."""
-    if not settings.smtp_host or settings.mode == "demo":
+    whose mail must never reach the outside world). In production with no provider, a
+    channel whose sends fail."""
+    from channels.unconfigured import UnconfiguredChannel
+
+    if settings.mode == "demo" or settings.email_provider == "sandbox":
         return None
+    if settings.email_provider == "none" or not settings.smtp_host:
+        return UnconfiguredChannel(
+            "Not sent: no email provider is configured. An administrator must set "
+            "INBOX_SMTP_HOST (or INBOX_EMAIL_PROVIDER=sandbox to keep mail in the sandbox log)."
+        )
     config = SmtpConfig(
         host=settings.smtp_host,
         port=settings.smtp_port,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -16,7 +17,9 @@ from urllib.parse import urlsplit
 Mode = Literal["production", "dev", "demo"]
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 SmtpTls = Literal["none", "starttls", "tls"]
-SmsProvider = Literal["sandbox", "twilio"]
+# "none": nothing configured in production; a send there fails with an error that says so.
+SmsProvider = Literal["sandbox", "twilio", "none"]
+EmailProvider = Literal["smtp", "sandbox", "none"]
 DEFAULT_HELP_REPLY = (
     "You are texting our customer care team; reply here to reach your contact. "
     "Msg & data rates may apply. Reply STOP to opt out."
@@ -50,6 +53,7 @@ class Settings:
     redis_prefix: str = "inbox"
     ws_queue_size: int = 1000
     task_check_seconds: int = 30
+    email_provider: EmailProvider = "sandbox"
     smtp_host: str | None = None
     smtp_port: int = 587
     smtp_username: str = ""
@@ -72,6 +76,11 @@ class Settings:
     imap_lease_seconds: int = 60
     imap_poll_seconds: int = 60
     tls_ca_file: str | None = None
+    # The reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (IP addresses
+    # or networks, or "*"); empty: none, the client is the peer of the TCP connection.
+    trusted_proxies: tuple[str, ...] = ()
+    # Serve the OpenAPI schema and its viewers under /schema.
+    openapi: bool = True
 
     @property
     def secure_cookies(self) -> bool:
@@ -85,6 +94,33 @@ class Settings:
     @property
     def sandbox_log(self) -> Path:
         return self.data_dir / "sandbox-outbox.jsonl"
+
+    @property
+    def warnings(self) -> list[str]:
+        """What an operator must know about this configuration (logged at start-up and shown
+        by /health): today, a channel with nowhere to send in production."""
+        found = []
+        if self.email_provider == "none":
+            found.append(
+                "email: no provider configured, sends fail (set INBOX_SMTP_HOST, "
+                "or INBOX_EMAIL_PROVIDER=sandbox to keep mail in the sandbox log)"
+            )
+        if self.sms_provider == "none":
+            found.append(
+                "sms: no provider configured, sends fail (set INBOX_SMS_PROVIDER=twilio, "
+                "or INBOX_SMS_PROVIDER=sandbox to keep texts in the sandbox log)"
+            )
+        return found
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for a message or a log: its password (if any) replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo = f"{parts.username or ''}:***"
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{userinfo}@{host}").geturl()
 
 
 def _read_dotenv(path: Path) -> dict[str, str]:
@@ -123,9 +159,14 @@ def _url(env: Mapping[str, str], name: str, schemes: tuple[str, ...]) -> str | N
     raw = env.get(name)
     if raw is None or raw == "":
         return None
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: not a valid URL ({redact_url(raw)!r})") from None
     if parts.scheme not in schemes or not (parts.netloc or parts.path):
-        raise SettingsError(f"{name}: expected a {' or '.join(schemes)} URL, got {raw!r}")
+        raise SettingsError(
+            f"{name}: expected a {' or '.join(schemes)} URL, got {redact_url(raw)!r}"
+        )
     return raw
 
 
@@ -142,7 +183,8 @@ def _database_url(env: Mapping[str, str], data_dir: Path) -> str:
     scheme = aliases.get(scheme, scheme)
     if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise SettingsError(
-            f"INBOX_DATABASE_URL: expected a sqlite:// or postgresql:// URL, got {raw!r}"
+            "INBOX_DATABASE_URL: expected a sqlite:// or postgresql:// URL, "
+            f"got {redact_url(raw)!r}"
         )
     return scheme + "://" + raw.split("://", 1)[1]
 
@@ -172,6 +214,40 @@ def _domain_of(public_url: str) -> str:
     if "." not in host or host.replace(".", "").isdigit():
         return "inbox.localhost"
     return host
+
+
+def _email_provider(env: Mapping[str, str], mode: str) -> EmailProvider:
+    """SMTP when a host is set; unset, the sandbox in dev and demo, and nothing in production
+    (sends fail), unless INBOX_EMAIL_PROVIDER=sandbox says so."""
+    raw = (env.get("INBOX_EMAIL_PROVIDER") or "").lower()
+    host = env.get("INBOX_SMTP_HOST")
+    if raw == "smtp":
+        if not host:
+            raise SettingsError("INBOX_EMAIL_PROVIDER: smtp needs INBOX_SMTP_HOST")
+        return "smtp"
+    if raw == "sandbox":
+        return "sandbox"
+    if raw:
+        raise SettingsError(f"INBOX_EMAIL_PROVIDER: expected smtp or sandbox, got {raw!r}")
+    if host:
+        return "smtp"
+    return "none" if mode == "production" else "sandbox"
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = env.get("INBOX_TRUSTED_PROXIES") or ""
+    proxies = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for proxy in proxies:
+        if proxy == "*":
+            continue
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            raise SettingsError(
+                "INBOX_TRUSTED_PROXIES: expected IP addresses or networks separated by commas "
+                f"(or *), got {proxy!r}"
+            ) from None
+    return proxies
 
 
 def _smtp(env: Mapping[str, str]) -> dict[str, Any]:
@@ -230,10 +306,12 @@ def _max_attachment_bytes(env: Mapping[str, str]) -> int:
     return value
 
 
-def _sms(env: Mapping[str, str]) -> dict[str, Any]:
-    provider = (env.get("INBOX_SMS_PROVIDER") or "sandbox").lower()
-    if provider not in ("sandbox", "twilio"):
-        raise SettingsError(f"INBOX_SMS_PROVIDER: expected sandbox or twilio, got {provider!r}")
+def _sms(env: Mapping[str, str], mode: str) -> dict[str, Any]:
+    raw = (env.get("INBOX_SMS_PROVIDER") or "").lower()
+    if raw and raw not in ("sandbox", "twilio"):
+        raise SettingsError(f"INBOX_SMS_PROVIDER: expected sandbox or twilio, got {raw!r}")
+    # Production never falls back to the sandbox by itself: unset, texts have nowhere to go.
+    provider = raw or ("none" if mode == "production" else "sandbox")
     sid = (env.get("INBOX_TWILIO_ACCOUNT_SID") or "").strip()
     token = (env.get("INBOX_TWILIO_AUTH_TOKEN") or "").strip()
     sender = (env.get("INBOX_TWILIO_FROM") or "").strip()
@@ -332,12 +410,15 @@ def load_settings(
         redis_prefix=env.get("INBOX_REDIS_PREFIX") or "inbox",
         ws_queue_size=_int(env, "INBOX_WS_QUEUE_SIZE", 1000, minimum=10),
         task_check_seconds=_int(env, "INBOX_TASK_CHECK_SECONDS", 30, minimum=1),
+        email_provider=_email_provider(env, mode),
         **_smtp(env),
         reply_address=_reply_address(env, domain),
         max_attachment_bytes=_max_attachment_bytes(env),
-        **_sms(env),
+        **_sms(env, mode),
         **_imap(env),
         tls_ca_file=_tls_ca_file(env),
+        trusted_proxies=_trusted_proxies(env),
+        openapi=_bool(env, "INBOX_OPENAPI", mode != "production"),
     )
 
 
@@ -348,3 +429,9 @@ def configure_logging(settings: Settings) -> None:
     )
     # Alembic narrates every plugin it loads at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def log_warnings(settings: Settings) -> None:
+    """Say at start-up what the configuration leaves out (see `Settings.warnings`)."""
+    for warning in settings.warnings:
+        logging.getLogger("inbox.settings").warning("%s", warning)

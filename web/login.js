@@ -1,11 +1,33 @@
-import { ApiError, post } from "/static/api.js";
+import { ApiError, get, post } from "/static/api.js";
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");
+const addressNote = document.getElementById("login-address");
 const button = form.querySelector("button[type=submit]");
 
 function showError(message) {
   error.textContent = message;
+}
+
+// The server refuses a sign-in from any address but its configured public URL (the Origin
+// check). Say so before anyone types a password, with a link to the right address.
+async function checkAddress() {
+  let configured;
+  try {
+    configured = new URL((await get("/api/auth/address")).public_url);
+  } catch {
+    return; // an old server, or none: the sign-in itself will say what is wrong
+  }
+  if (configured.origin === window.location.origin) return;
+  const link = document.createElement("a");
+  link.href = new URL("/login", configured).href;
+  link.textContent = configured.origin;
+  addressNote.replaceChildren(
+    `This address (${window.location.origin}) is not the configured public URL. Open `,
+    link,
+    " instead, or have the administrator set INBOX_PUBLIC_URL to the address people use.",
+  );
+  addressNote.hidden = false;
 }
 
 async function signIn(event) {
@@ -33,4 +55,5 @@ async function signIn(event) {
 }
 
 form.addEventListener("submit", signIn);
+checkAddress();
 

@@ -48,6 +48,10 @@ def _me(signed_in: SignedIn, last_seq: int = 0) -> MeRead:
     )
 
 
+class AddressRead(msgspec.Struct, kw_only=True):
+    public_url: str
+
+
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
@@ -92,6 +96,12 @@ class AuthController(Controller):
             status_code=204,
             cookies=[Cookie(key=SESSION_COOKIE, value="", max_age=0, path="/")],
         )
+
+    @get("/address", exclude_from_auth=True, include_in_schema=False)
+    async def address(self, services: NamedDependency[Services]) -> AddressRead:
+        """Where the app is meant to be opened (INBOX_PUBLIC_URL): the login page compares it
+        with its own address, since a sign-in from any other would be refused."""
+        return AddressRead(public_url=services.settings.public_url)
 
     @get("/me")
     async def me(
