@@ -601,3 +601,45 @@ class PhoneLookup(Base):
     line_type: Mapped[str] = mapped_column(sa.String(50), default="")
     source: Mapped[str] = mapped_column(sa.String(50))
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- sms inbound ---
+
+
+class InboundSmsState(enum.StrEnum):
+    PENDING = "pending"
+    PLACED = "placed"
+    FAILED = "failed"
+
+
+class InboundSmsRequest(Base):
+    """A provider's inbound-text webhook as it arrived, verified and kept before it is answered;
+    the placer threads it (fetching its media) in the background, exactly once."""
+
+    __tablename__ = "inbound_sms"
+    __table_args__ = (
+        sa.Index("ix_inbound_sms_due", "state", "next_attempt_at"),
+        # The placer takes a number's texts in the order they came.
+        sa.Index("ix_inbound_sms_from", "from_number", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    # The provider's id (Twilio's MessageSid): a retried webhook is the same row.
+    sid: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    # The sender as the provider wrote it (not normalized).
+    from_number: Mapped[str] = mapped_column(sa.String(100), default="")
+    # The form fields, as signed.
+    params: Mapped[dict[str, Any]]
+    state: Mapped[InboundSmsState] = mapped_column(
+        _enum(InboundSmsState, "inbound_sms_state"), default=InboundSmsState.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str] = mapped_column(sa.String(100), default="")
+    claimed_until: Mapped[datetime | None]
+    # Why the last attempt did not place it (or, once placed, the media it could not keep).
+    error: Mapped[str] = mapped_column(sa.Text, default="")
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    placed_at: Mapped[datetime | None]
+    # The message it became; None while pending, or for a text that was already recorded.
+    message_id: Mapped[int | None] = mapped_column(sa.ForeignKey("message.id", ondelete="SET NULL"))

@@ -4,6 +4,7 @@ come in (threaded by number, consent keywords, MMS media) and the provider's del
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -51,6 +52,8 @@ class SmsMedia(msgspec.Struct, frozen=True, kw_only=True):
     content_type: str
     data: bytes | None = None
     error: str = ""
+    # The error may pass (a timeout, a 5xx): worth fetching again later.
+    transient: bool = False
 
 
 class InboundSms(msgspec.Struct, frozen=True, kw_only=True):
@@ -61,6 +64,8 @@ class InboundSms(msgspec.Struct, frozen=True, kw_only=True):
     to_number: str = ""
     body: str = ""
     media: tuple[SmsMedia, ...] = ()
+    # When the provider delivered it (the message's time); None for now.
+    received_at: datetime | None = None
 
 
 class SmsStatusReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -163,6 +168,7 @@ async def do_receive_sms(
         body_text=sms.body,
         to=(sms.to_number,) if sms.to_number else (),
         external_id=sms.sid,
+        received_at=sms.received_at,
     )
     read = await do_record_inbound(session, conversation.id, inbound, thread_rule=rule)
     if read is None:
@@ -189,12 +195,6 @@ async def do_receive_sms(
         )
         await do_queue_automatic(session, conversation, reply, f"sms-help-{sms.sid}")
     return read
-
-
-async def sms_already_received(session: AsyncSession, sid: str) -> bool:
-    """Whether a text with this provider id is recorded (to skip fetching a retry's media)."""
-    found = await session.scalar(sa.select(Message.id).where(Message.external_id == sid))
-    return found is not None
 
 
 _RANK = {

@@ -27,6 +27,7 @@ from inbox.outbox import Sender
 from inbox.ports import Clock, EventPublisher, OutboundChannel, SystemClock
 from inbox.sessions import do_prune_sessions
 from inbox.sms_consent import OptOutRecordingChannel
+from inbox.sms_inbound import KEEP_PLACED, SmsPlacer, do_prune_inbound_sms
 from inbox.threading import ThreadingContext
 from server.realtime.bus import Bus, memory_backend_factory, redis_backend_factory
 from server.realtime.hub import Hub
@@ -49,9 +50,22 @@ class Services:
     watcher: ImapWatcher | None = None
     # Sessions for transactions that only read (page loads, exports, the websocket's replay).
     reader: async_sessionmaker[AsyncSession] = field(init=False)
+    # Threads inbound texts kept by the webhook (which wakes it); runs in `maintain`.
+    sms_placer: SmsPlacer = field(init=False)
 
     def __post_init__(self) -> None:
         self.reader = make_sessionmaker(self.engine, read_only=True)
+        self.sms_placer = SmsPlacer(
+            self.sessionmaker,
+            TwilioSmsChannel(twilio_config(self.settings)),
+            self.hub,
+            SystemClock(),
+            self.sender.worker,
+            store=self.attachments,
+            region=self.settings.phone_region,
+            help_reply=self.settings.sms_help_reply,
+            on_queued=self.sender.wake,
+        )
 
     @property
     def send_context(self) -> SendContext:
@@ -195,7 +209,14 @@ def build_services(settings: Settings) -> Services:
 
 
 async def maintain(services: Services, every: float = 3600.0) -> None:
-    """Hourly: drop events past the retention, expired sessions and old login failures."""
+    """All along, the SMS placer (inbound texts kept by the webhook); hourly: drop events past
+    the retention, expired sessions and old login failures, and texts placed long ago."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(services.sms_placer.run(), name="sms-placer")
+        group.create_task(_prune(services, every), name="pruning")
+
+
+async def _prune(services: Services, every: float) -> None:
     while True:
         now = SystemClock().now()
         try:
@@ -204,6 +225,7 @@ async def maintain(services: Services, every: float = 3600.0) -> None:
                     session, now - timedelta(days=services.settings.event_retention_days)
                 )
                 await do_prune_sessions(session, now)
+                await do_prune_inbound_sms(session, now - KEEP_PLACED)
         except Exception:
             log.exception("maintenance pass failed; will retry")
         await asyncio.sleep(every)

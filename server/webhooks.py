@@ -4,6 +4,9 @@ Public routes (no session), so every request must prove it comes from Twilio: `X
 is checked against our public URL (not the URL we were reached at, which behind a proxy is the
 internal one), with the query string. A missing or forged signature is a 403 that writes nothing.
 Twilio retries, so both routes are idempotent by MessageSid.
+
+An inbound text is only kept here, raw, and answered: the SMS placer (inbox/sms_inbound.py)
+fetches its media and threads it in the background, woken as soon as the text is committed.
 """
 
 from __future__ import annotations
@@ -11,22 +14,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import msgspec
 from litestar import Controller, Request, Response, post
 from litestar.di import NamedDependency
 from litestar.exceptions import PermissionDeniedException
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from channels.sms.twilio import TwilioSmsChannel
 from channels.sms.twilio_webhooks import is_valid_signature, parse_inbound, parse_status
 from inbox.errors import ValidationFailed
-from inbox.sms_messages import (
-    InboundSms,
-    do_receive_sms,
-    do_record_sms_status,
-    sms_already_received,
-)
-from server.services import Services, twilio_config
+from inbox.sms_inbound import do_accept_inbound_sms
+from inbox.sms_messages import do_record_sms_status
+from inbox.transactions import run_in_transaction
+from server.services import Services
 
 log = logging.getLogger(__name__)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
@@ -47,25 +45,6 @@ async def verified_form(request: Request[Any, Any, Any], services: Services) -> 
     return dict(items)
 
 
-async def _receive(services: Services, sms: InboundSms) -> None:
-    async with services.sessionmaker() as session:
-        if await sms_already_received(session, sms.sid):
-            return  # a retry: do not fetch its media again
-    if sms.media:
-        provider = TwilioSmsChannel(twilio_config(services.settings))
-        fetched = tuple([await provider.fetch_media(m) for m in sms.media])
-        sms = msgspec.structs.replace(sms, media=fetched)
-    settings = services.settings
-    async with services.transaction() as session:
-        await do_receive_sms(
-            session,
-            sms,
-            store=services.attachments,
-            region=settings.phone_region,
-            help_reply=settings.sms_help_reply,
-        )
-
-
 class TwilioWebhookController(Controller):
     path = "/webhooks/twilio"
     tags = ["webhooks"]
@@ -74,17 +53,19 @@ class TwilioWebhookController(Controller):
     async def inbound(
         self, request: Request[Any, Any, Any], services: NamedDependency[Services]
     ) -> Response[str]:
-        """An inbound text or MMS. The answer is empty TwiML: replies go through the send queue."""
-        sms = parse_inbound(await verified_form(request, services))
+        """An inbound text or MMS, kept to be placed in the background (a retry is kept once).
+        The answer is empty TwiML: replies go through the send queue."""
+        form = await verified_form(request, services)
+        sms = parse_inbound(form)
         if not sms.sid or not sms.from_number:
             raise ValidationFailed("An inbound text needs MessageSid and From.")
-        try:
-            await _receive(services, sms)
-        except IntegrityError:
-            # The same text delivered twice at once: the other request recorded it.
-            async with services.sessionmaker() as session:
-                if not await sms_already_received(session, sms.sid):
-                    raise
+
+        async def accept(session: AsyncSession) -> bool:
+            now = services.sms_placer.clock.now()  # the clock that decides when it is due
+            return await do_accept_inbound_sms(session, sms.sid, sms.from_number, form, now)
+
+        if await run_in_transaction(services.sessionmaker, accept):
+            services.sms_placer.wake()
         return Response(EMPTY_TWIML, media_type="application/xml")
 
     @post("/status", status_code=204)

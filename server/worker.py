@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 
 async def run_worker(settings: Settings) -> None:
-    """Drain the send queue, run the scheduler and watch the reply mailbox (when IMAP is
-    configured) until SIGTERM or SIGINT."""
+    """Drain the send queue, place inbound texts (in `maintain`), run the scheduler and watch
+    the reply mailbox (when IMAP is configured) until SIGTERM or SIGINT."""
     services = build_services(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,12 +8,14 @@ key and correct its status.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import httpx
 import msgspec
 
+from channels.sms.twilio_webhooks import parse_inbound
 from inbox.ports import (
     DeliveryLookup,
     DeliveryReceipt,
@@ -22,10 +24,12 @@ from inbox.ports import (
     TransientDeliveryError,
 )
 from inbox.sms_consent import RecipientOptedOut
-from inbox.sms_messages import SmsMedia
+from inbox.sms_messages import InboundSms, SmsMedia
 
 UNSUBSCRIBED = 21610
 MEDIA_LIMIT = 5 * 1024 * 1024  # the most an MMS may carry in all
+# Media answers worth asking again later (besides every 5xx).
+TRANSIENT_STATUSES = frozenset({408, 425, 429})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +124,18 @@ class TwilioSmsChannel:
         corrects that if it did go out."""
         return DeliveryLookup.UNKNOWN
 
+    def parse_inbound(self, params: Mapping[str, str]) -> InboundSms:
+        """The text an inbound webhook's form describes (its media not fetched yet)."""
+        return parse_inbound(params)
+
     def _same_origin(self, url: str) -> bool:
         ours, theirs = urlsplit(self.config.base_url), urlsplit(url)
         return (ours.scheme, ours.netloc) == (theirs.scheme, theirs.netloc)
 
     async def fetch_media(self, media: SmsMedia) -> SmsMedia:
         """Download one MMS attachment, at most `media_limit` bytes. The account's credentials
-        go only to the provider's own host (httpx drops them on a redirect elsewhere)."""
+        go only to the provider's own host (httpx drops them on a redirect elsewhere). An error
+        that may pass (no connection, a timeout, 408, 429 or a 5xx) is marked `transient`."""
         if urlsplit(media.url).scheme not in ("http", "https"):
             return msgspec.structs.replace(media, error="not an http(s) URL")
         auth = (self.config.account_sid, self.config.auth_token)
@@ -142,7 +151,12 @@ class TwilioSmsChannel:
                 ) as response,
             ):
                 if response.status_code != 200:
-                    return msgspec.structs.replace(media, error=f"HTTP {response.status_code}")
+                    return msgspec.structs.replace(
+                        media,
+                        error=f"HTTP {response.status_code}",
+                        transient=response.status_code in TRANSIENT_STATUSES
+                        or response.status_code >= 500,
+                    )
                 if int(response.headers.get("content-length") or 0) > limit:
                     return msgspec.structs.replace(media, error=f"larger than {limit} bytes")
                 chunks, size = [], 0
@@ -152,7 +166,11 @@ class TwilioSmsChannel:
                         return msgspec.structs.replace(media, error=f"larger than {limit} bytes")
                     chunks.append(chunk)
                 content_type = response.headers.get("content-type") or media.content_type
-        except httpx.HTTPError as exc:
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            return msgspec.structs.replace(
+                media, error=f"could not fetch it: {exc!r}", transient=True
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return msgspec.structs.replace(media, error=f"could not fetch it: {exc!r}")
         return msgspec.structs.replace(
             media, data=b"".join(chunks), content_type=content_type.split(";")[0].strip()

@@ -27,7 +27,7 @@ from inbox.sessions import do_login
 from server.app import SECURITY_HEADERS, create_app
 from tests.conftest import PG_ADMIN_URL, _pg_admin, create_account
 from tests.integration.test_api import make_settings, sign_in
-from tests.integration.test_sms_webhooks import signature, text
+from tests.integration.test_sms_webhooks import make_placer, place_all, signature, text
 from tests.support.live import PASSWORD, ServerProcess, free_port, server_env
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
 
@@ -385,9 +385,10 @@ async def test_opt_out_words_with_punctuation_opt_out(
 ) -> None:
     """Texts arriving at the real webhook, signed as Twilio signs them."""
     await create_account(sessionmaker, "dana@oem.test")
-    async with serving(
-        db_url, tmp_path, INBOX_TWILIO_ACCOUNT_SID=ACCOUNT_SID, INBOX_TWILIO_AUTH_TOKEN=AUTH_TOKEN
-    ) as c:
+    twilio = {"INBOX_TWILIO_ACCOUNT_SID": ACCOUNT_SID, "INBOX_TWILIO_AUTH_TOKEN": AUTH_TOKEN}
+    # The webhook keeps each text; the SMS placer threads it and acts on its keyword.
+    placer = make_placer(make_settings(db_url, tmp_path, **twilio), sessionmaker)
+    async with serving(db_url, tmp_path, **twilio) as c:
         headers = await sign_in(c, "dana@oem.test")
         prospect = await new_prospect(c, headers)
         status_url = f"/api/prospects/{prospect['id']}/sms"
@@ -397,6 +398,7 @@ async def test_opt_out_words_with_punctuation_opt_out(
             path = "/webhooks/twilio/sms"
             signed = {"X-Twilio-Signature": signature(PUBLIC + path, params)}
             assert (await c.post(path, data=params, headers=signed)).status_code == 200
+            assert await place_all(placer) == 1
             return str((await c.get(status_url)).json()["status"])
 
         for n, body in enumerate(["Stop.", "STOP!", "stop!!!", "Unsubscribe?", "  opt out. "]):

@@ -1,6 +1,7 @@
 """Twilio's webhooks, signed by the `twilio` package's own RequestValidator: forged requests
-change nothing; inbound texts thread by number, act on STOP/START/HELP and keep MMS media;
-delivery reports move a text's status forward and are pushed as message.updated."""
+change nothing; inbound texts (kept by the webhook, then placed by the SMS placer) thread by
+number, act on STOP/START/HELP and keep MMS media; delivery reports move a text's status
+forward and are pushed as message.updated."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 from twilio.request_validator import RequestValidator
 
+from channels.sms.twilio import TwilioSmsChannel
+from channels.storage import FileAttachmentStore
+from inbox.events import MemoryPublisher
 from inbox.models import (
     Attachment,
     Conversation,
     DeliveryStatus,
     Event,
+    InboundSmsRequest,
     Message,
     Notification,
     OutboxJob,
@@ -25,14 +30,27 @@ from inbox.models import (
     Prospect,
     SmsConsentChange,
 )
+from inbox.ports import Clock, SystemClock
+from inbox.sms_inbound import SmsPlacer
 from server.app import create_app
+from server.services import twilio_config
+from server.settings import Settings
 from tests.conftest import count_rows, create_account
 from tests.integration.test_api import make_settings, sign_in
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, fake_twilio
 
 PUBLIC = "http://testserver.local"
 HELP_REPLY = "Oakridge care team. Reply STOP to opt out."
-TABLES = (Message, Prospect, Conversation, SmsConsentChange, Notification, Event, Attachment)
+TABLES = (
+    Message,
+    Prospect,
+    Conversation,
+    SmsConsentChange,
+    Notification,
+    Event,
+    Attachment,
+    InboundSmsRequest,
+)
 
 
 @pytest.fixture
@@ -41,20 +59,63 @@ async def twilio() -> AsyncIterator[FakeTwilio]:
         yield fake
 
 
-@pytest.fixture
-async def client(
-    db_url: str, tmp_path: Path, twilio: FakeTwilio
-) -> AsyncIterator[AsyncTestClient[Any]]:
-    settings = make_settings(
+def twilio_settings(db_url: str, tmp_path: Path, base_url: str, **extra: str) -> Settings:
+    settings: Settings = make_settings(
         db_url,
         tmp_path,
         INBOX_TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         INBOX_TWILIO_AUTH_TOKEN=AUTH_TOKEN,
-        INBOX_TWILIO_BASE_URL=twilio.url,
+        INBOX_TWILIO_BASE_URL=base_url,
         INBOX_SMS_HELP_REPLY=HELP_REPLY,
+        **extra,
     )
+    return settings
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, twilio: FakeTwilio) -> Settings:
+    return twilio_settings(db_url, tmp_path, twilio.url)
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    # The app's own workers are off (INBOX_RUN_WORKERS=false): the tests run the placer.
     async with AsyncTestClient(app=create_app(settings), base_url=PUBLIC) as c:
         yield c
+
+
+def make_placer(
+    settings: Settings,
+    sessionmaker: Any,
+    *,
+    clock: Clock | None = None,
+    worker: str = "test-placer",
+    publisher: MemoryPublisher | None = None,
+) -> SmsPlacer:
+    """The SMS placer as the app builds it, in the test's own event loop."""
+    return SmsPlacer(
+        sessionmaker,
+        TwilioSmsChannel(twilio_config(settings)),
+        publisher or MemoryPublisher(),
+        clock or SystemClock(),
+        worker,
+        store=FileAttachmentStore(settings.attachments_dir),
+        region=settings.phone_region,
+        help_reply=settings.sms_help_reply,
+    )
+
+
+@pytest.fixture
+def placer(settings: Settings, sessionmaker: Any) -> SmsPlacer:
+    return make_placer(settings, sessionmaker)
+
+
+async def place_all(placer: SmsPlacer) -> int:
+    """Run the placer until nothing is due; how many texts it handled."""
+    handled = 0
+    while n := await placer.run_once():
+        handled += n
+    return handled
 
 
 @pytest.fixture
@@ -102,7 +163,7 @@ async def sms_status(client: AsyncTestClient[Any], prospect_id: int) -> dict[str
 
 
 async def test_forged_or_unsigned_webhooks_get_403_and_change_nothing(
-    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any
+    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any, placer: SmsPlacer
 ) -> None:
     pat = await new_prospect(
         client, headers, first_name="Pat", phones=[{"kind": "mobile", "number": "2125550123"}]
@@ -128,16 +189,18 @@ async def test_forged_or_unsigned_webhooks_get_403_and_change_nothing(
         sent = {"X-Twilio-Signature": sig} if sig else {}
         response = await client.post(url, data=data, headers=sent)
         assert response.status_code == 403, what
+    assert await place_all(placer) == 0
     assert await count_rows(sessionmaker, *TABLES) == before
     assert (await sms_status(client, pat["id"]))["consent"] == "unknown"
     # The same request, signed as Twilio signs it, goes through.
     response = await client.post(path, data=params, headers={"X-Twilio-Signature": good})
     assert response.status_code == 200 and "<Response>" in response.text
+    assert await place_all(placer) == 1
     assert (await sms_status(client, pat["id"]))["status"] == "red"
 
 
 async def test_an_inbound_text_threads_to_the_prospect_owning_the_number(
-    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any
+    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any, placer: SmsPlacer
 ) -> None:
     pat = await new_prospect(
         client,
@@ -153,9 +216,13 @@ async def test_an_inbound_text_threads_to_the_prospect_owning_the_number(
     sid = "SM" + "a" * 32
     response = await webhook(client, "/webhooks/twilio/sms", text(sid, "+12125550199", "Hi!"))
     assert response.status_code == 200
-    # Twilio retries: the same MessageSid again changes nothing.
+    # Twilio retries: the same MessageSid again changes nothing, before or after it is placed.
     again = await webhook(client, "/webhooks/twilio/sms", text(sid, "+12125550199", "Hi!"))
     assert again.status_code == 200
+    assert await place_all(placer) == 1
+    again = await webhook(client, "/webhooks/twilio/sms", text(sid, "+12125550199", "Hi!"))
+    assert again.status_code == 200
+    assert await place_all(placer) == 0
 
     thread = (await client.get(f"/api/conversations/{pat['conversation_id']}")).json()
     [message] = thread["messages"]
@@ -169,15 +236,17 @@ async def test_an_inbound_text_threads_to_the_prospect_owning_the_number(
     assert [e["payload"]["message_id"] for e in created] == [message["id"]]
 
     await webhook(client, "/webhooks/twilio/sms", text("SM" + "b" * 32, "+447911123456", "Me too"))
+    await place_all(placer)
     thread = (await client.get(f"/api/conversations/{pat['conversation_id']}")).json()
     assert [m["body_text"] for m in thread["messages"]] == ["Hi!", "Me too"]
     assert await count_rows(sessionmaker, Prospect, Message) == {"prospect": 2, "message": 2}
 
 
 async def test_a_text_from_an_unknown_number_starts_a_new_prospect(
-    client: AsyncTestClient[Any], headers: dict[str, str]
+    client: AsyncTestClient[Any], headers: dict[str, str], placer: SmsPlacer
 ) -> None:
     await webhook(client, "/webhooks/twilio/sms", text("SM" + "c" * 32, "+13125550142", "Price?"))
+    await place_all(placer)
     [found] = (await client.get("/api/prospects", params={"q": "(312) 555-0142"})).json()
     assert found["phones"] == [{"kind": "mobile", "e164": "+13125550142"}]
     thread = (await client.get(f"/api/conversations/{found['conversation_id']}")).json()
@@ -190,7 +259,7 @@ async def test_a_text_from_an_unknown_number_starts_a_new_prospect(
 
 
 async def test_stop_start_and_help_keywords(
-    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any
+    client: AsyncTestClient[Any], headers: dict[str, str], sessionmaker: Any, placer: SmsPlacer
 ) -> None:
     pat = await new_prospect(
         client, headers, first_name="Pat", phones=[{"kind": "mobile", "number": "212-555-0123"}]
@@ -209,6 +278,7 @@ async def test_stop_start_and_help_keywords(
         n += 1
         params = text(f"SM{n:032x}", "+12125550123", body)
         assert (await webhook(client, "/webhooks/twilio/sms", params)).status_code == 200
+        assert await place_all(placer) == 1
         return str((await sms_status(client, pat["id"]))["status"])
 
     stops = ("STOP", " stop ", "StopAll", "unsubscribe", "CANCEL", "end", "Quit", "revoke")
@@ -246,7 +316,11 @@ async def test_stop_start_and_help_keywords(
 
 
 async def test_mms_media_are_fetched_with_the_accounts_auth_and_kept(
-    client: AsyncTestClient[Any], headers: dict[str, str], twilio: FakeTwilio, sessionmaker: Any
+    client: AsyncTestClient[Any],
+    headers: dict[str, str],
+    twilio: FakeTwilio,
+    sessionmaker: Any,
+    placer: SmsPlacer,
 ) -> None:
     photo = b"\xff\xd8\xff\xe0" + b"jpeg" * 1000
     twilio.media["ME1"] = (photo, "image/jpeg")
@@ -264,6 +338,8 @@ async def test_mms_media_are_fetched_with_the_accounts_auth_and_kept(
         MediaContentType2="image/png",
     )
     assert (await webhook(client, "/webhooks/twilio/sms", params)).status_code == 200
+    assert [r for r in twilio.received if r.method == "GET"] == [], "the webhook fetches nothing"
+    assert await place_all(placer) == 1
     assert [r.auth for r in twilio.received if r.method == "GET"] == [(ACCOUNT_SID, AUTH_TOKEN)] * 3
 
     [found] = (await client.get("/api/prospects", params={"q": "+13125550142"})).json()
@@ -280,6 +356,10 @@ async def test_mms_media_are_fetched_with_the_accounts_auth_and_kept(
     assert stored is not None
     assert "media 2 of 3 not kept: larger than" in stored.error
     assert "media 3 of 3 not kept: HTTP 404" in stored.error
+    async with sessionmaker() as s:
+        [row] = await s.scalars(sa.select(InboundSmsRequest))
+    assert (row.state, row.attempts, row.message_id) == ("placed", 1, message["id"])
+    assert "media 3 of 3: HTTP 404" in row.error
 
 
 async def outbound_text(
