@@ -28,6 +28,8 @@ T = TypeVar("T")
 Name = Annotated[str, msgspec.Meta(max_length=100)]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
 Short = Annotated[str, msgspec.Meta(max_length=200)]
+# A time with its zone (Z or +02:00): a naive one cannot be stored as UTC.
+Aware = Annotated[datetime, msgspec.Meta(tz=True)]
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -86,7 +88,7 @@ class LeadCreate(Input):
     category: Annotated[str, msgspec.Meta(max_length=100)] = ""
     purchase_timeframe: Annotated[str, msgspec.Meta(max_length=100)] = ""
     dealer: Short = ""
-    due_at: datetime | None = None
+    due_at: Aware | None = None
 
 
 class LeadRead(msgspec.Struct, kw_only=True):

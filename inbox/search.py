@@ -64,6 +64,17 @@ class MessageSearch(Input):
     mobile_phone: Text = ""
 
 
+TEXT_FILTERS = (
+    "q",
+    "first_name",
+    "last_name",
+    "email",
+    "home_phone",
+    "work_phone",
+    "mobile_phone",
+)
+
+
 class SearchHit(msgspec.Struct, kw_only=True):
     """One row of the grid. `subject_html` and `snippet_html` are escaped text with <b> marks."""
 
@@ -239,6 +250,11 @@ def check_search(search: MessageSearch, *, region: str) -> Criteria:
         value = getattr(search, name)
         if value is not None and value.tzinfo is None:
             raise ValidationFailed.field(name, "give a time zone (e.g. Z or +02:00)")
+    for name in TEXT_FILTERS:
+        # PostgreSQL refuses NUL in a parameter and SQLite's MATCH reads it as the end of the
+        # query; either way the grid (or an export, after its header) would fail mid-way.
+        if "\x00" in getattr(search, name):
+            raise ValidationFailed.field(name, "must not contain the NUL character (\\u0000)")
     if search.date_from is not None:
         conditions.append(Message.created_at >= search.date_from)
     if search.date_to is not None:

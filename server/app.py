@@ -24,8 +24,9 @@ from inbox.models import utcnow
 from inbox.sessions import get_signed_in
 from server.api import api_router
 from server.api.deps import provide_actor, provide_services, provide_session
-from server.auth import SESSION_COOKIE, SessionAuthMiddleware
-from server.problems import EXCEPTION_HANDLERS
+from server.auth import PUBLIC_PATHS, SESSION_COOKIE, SessionAuthMiddleware
+from server.input_guard import CheckedRequest, check_parameters
+from server.problems import EXCEPTION_HANDLERS, ProblemResponses
 from server.realtime.socket import ASGI_SEND, event_stream
 from server.retry import TransactionRetryMiddleware, conflict_handler
 from server.scheduler import run_scheduler
@@ -217,6 +218,10 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         ],
         exception_handlers={**EXCEPTION_HANDLERS, DBAPIError: conflict_handler},
         after_request=_security_headers,
+        # Odd input (NUL, 65-bit integers, deep JSON, dates off the calendar) is a 400 here.
+        request_class=CheckedRequest,
+        before_request=check_parameters,
+        plugins=[ProblemResponses(PUBLIC_PATHS)],
         lifespan=[_lifespan(services)],
         openapi_config=(
             OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema")

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Collection
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi import ResponseSpec
+from litestar.plugins import ReceiveRoutePlugin
+from litestar.routes import BaseRoute, HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from inbox import errors
@@ -120,3 +126,106 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: http_error_handler,
     Exception: internal_error_handler,
 }
+
+
+# The schema: every route documents the problems it can answer.
+
+
+class FieldError(msgspec.Struct, kw_only=True):
+    field: str
+    message: str
+
+
+class ProblemDetail(msgspec.Struct, kw_only=True):
+    """An RFC 9457 problem: `code` is stable for programs, `detail` is for people. A refused
+    input names each field in `errors`; some problems carry more members (e.g. `retry_after`)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
+
+
+PROBLEMS = {
+    400: "Invalid input; `errors` names each field",
+    401: "Not signed in, or the session has ended",
+    403: "Not allowed: the role, or a change without the CSRF token or from another origin",
+    404: "No such thing, or not visible to you",
+    409: "Conflicts with the current state",
+    413: "The request body is too large",
+    422: "Well-formed, but the rules refuse it",
+    429: "Too many attempts; `retry_after` says when to try again",
+    500: "Our fault; it has been logged",
+    503: "A change collided with another one at the same moment and was not made; retry",
+}
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def answers(*codes: int) -> dict[str, Any]:
+    """A route's `opt` naming the problems it answers beyond those every route of its kind does
+    (see `problem_codes`): `@post("/", opt=answers(409))`."""
+    unknown = set(codes) - PROBLEMS.keys()
+    if unknown:
+        raise ValueError(f"no description for status {sorted(unknown)}")
+    return {"problems": tuple(codes)}
+
+
+def problem_codes(
+    methods: Collection[str], has_path_params: bool, public: bool, extra: Collection[int] = ()
+) -> list[int]:
+    """Every route may refuse input (400, also any text with NUL on a route without
+    parameters), refuse the role or the CSRF check (403) and fail (500); a signed-in route
+    answers 401; one with an id in its path 404; a change (POST, PUT, PATCH, DELETE) 503 when
+    its transaction kept losing races (`server/retry.py`); one that takes a body 413."""
+    codes = {400, 403, 500, *extra}
+    if not public:
+        codes.add(401)
+    if has_path_params:
+        codes.add(404)
+    if _WITH_BODY & set(methods):
+        codes.add(413)
+    if set(methods) - _SAFE:
+        codes.add(503)
+    return sorted(codes)
+
+
+def problem_responses(codes: Collection[int]) -> dict[int, ResponseSpec]:
+    return {
+        code: ResponseSpec(
+            data_container=ProblemDetail,
+            media_type=PROBLEM_JSON,
+            description=PROBLEMS[code],
+            generate_examples=False,
+        )
+        for code in codes
+    }
+
+
+class ProblemResponses(ReceiveRoutePlugin):
+    """Documents each route's problem responses (application/problem+json) in the OpenAPI
+    schema, in place of Litestar's own 400 body, which this app never sends.
+
+    `public_paths` are the patterns of routes that take no session (they never answer 401
+    unless they say so with `answers(401)`)."""
+
+    def __init__(self, public_paths: Collection[str]) -> None:
+        self.public = [re.compile(p) for p in public_paths]
+
+    def receive_route(self, route: BaseRoute) -> None:
+        if not isinstance(route, HTTPRoute):
+            return
+        public = any(p.search(route.path) for p in self.public)
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            opt = handler.opt  # merged from every layer when the route was registered
+            codes = problem_codes(
+                handler.http_methods,
+                has_path_params=bool(route.path_parameters),
+                public=public or bool(opt.get("exclude_from_auth")),
+                extra=opt.get("problems", ()),
+            )
+            handler.responses = {**problem_responses(codes), **(handler.responses or {})}

@@ -20,6 +20,8 @@ from inbox.accounts import (
 )
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
 from inbox.sessions import SignedIn
+from server.api.params import Id
+from server.problems import answers
 from server.services import Services
 
 
@@ -41,7 +43,7 @@ class AccountController(Controller):
         """The active contact managers and admins (id, name, role) for the assignee picker."""
         return await list_assignable(session, actor)
 
-    @post("/")
+    @post("/", opt=answers(409))
     async def create(
         self,
         data: JSONBody[AccountCreate],
@@ -55,7 +57,7 @@ class AccountController(Controller):
     async def update(
         self,
         request: Request[Actor, SignedIn, Any],
-        account_id: FromPath[int],
+        account_id: FromPath[Id],
         data: JSONBody[AccountUpdate],
         services: NamedDependency[Services],
         actor: NamedDependency[Actor],

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
 from inbox.attachments import get_attachment
+from server.api.params import Id
 from server.services import Services
 
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -21,7 +22,7 @@ class AttachmentController(Controller):
     @get("/{attachment_id:int}")
     async def download(
         self,
-        attachment_id: FromPath[int],
+        attachment_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],

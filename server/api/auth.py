@@ -16,7 +16,7 @@ from inbox.events import current_seq
 from inbox.models import Role, utcnow
 from inbox.sessions import SignedIn, do_login, do_logout
 from server.auth import SESSION_COOKIE, check_origin
-from server.problems import problem
+from server.problems import answers, problem
 from server.services import Services
 
 
@@ -56,7 +56,7 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/login", status_code=200)
+    @post("/login", status_code=200, opt=answers(401, 429))
     async def login(
         self,
         request: Request[Any, Any, Any],

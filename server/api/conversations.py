@@ -29,6 +29,8 @@ from inbox.schemas import (
     Page,
     ThreadRead,
 )
+from server.api.params import Id
+from server.problems import answers
 from server.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=100)]
@@ -65,7 +67,7 @@ class ConversationController(Controller):
     @get("/{conversation_id:int}")
     async def thread(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ThreadRead:
@@ -75,7 +77,7 @@ class ConversationController(Controller):
     @put("/{conversation_id:int}/flag")
     async def flag(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ConversationSummary:
@@ -85,7 +87,7 @@ class ConversationController(Controller):
     @delete("/{conversation_id:int}/flag", status_code=200)
     async def unflag(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ConversationSummary:
@@ -95,7 +97,7 @@ class ConversationController(Controller):
     @post("/{conversation_id:int}/read", status_code=200)
     async def read(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ConversationSummary:
@@ -105,17 +107,17 @@ class ConversationController(Controller):
     @put("/{conversation_id:int}/assignee")
     async def assign(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         data: JSONBody[AssignRequest],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ConversationSummary:
         return await do_assign(session, actor, conversation_id, data.assignee_id)
 
-    @post("/{conversation_id:int}/messages", status_code=202)
+    @post("/{conversation_id:int}/messages", status_code=202, opt=answers(409, 422))
     async def send(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         data: JSONBody[MessageCreate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],

@@ -21,6 +21,9 @@ from inbox.email_messages import (
 )
 from inbox.errors import ValidationFailed
 from inbox.schemas import MessageCreate, MessageRead
+from server.api.params import Id
+from server.input_guard import check_text, decode_checked
+from server.problems import answers
 from server.services import Services
 
 
@@ -30,7 +33,8 @@ async def _read_form(request: Request[Any, Any, Any]) -> tuple[MessageCreate, li
     if not isinstance(raw, str):
         raise ValidationFailed.field("message", "a JSON message part is required")
     try:
-        data = msgspec.json.decode(raw, type=MessageCreate)
+        # The same checks as a JSON body (NUL, 64-bit integers, depth, dates), named in `message`.
+        data = msgspec.convert(decode_checked(raw, "message"), type=MessageCreate)
     except msgspec.ValidationError as exc:
         raise ValidationFailed.field("message", str(exc)) from None
     except msgspec.DecodeError:
@@ -39,6 +43,8 @@ async def _read_form(request: Request[Any, Any, Any]) -> tuple[MessageCreate, li
     for part in form.getall("attachments", []):
         if not isinstance(part, UploadFile):
             raise ValidationFailed.field("attachments", "each attachment must be a file")
+        check_text(part.filename, "attachments")
+        check_text(part.content_type, "attachments")
         uploads.append(Upload(part.filename, part.content_type, await part.read()))
     return data, uploads
 
@@ -47,10 +53,10 @@ class EmailController(Controller):
     path = "/conversations"
     tags = ["conversations"]
 
-    @post("/{conversation_id:int}/messages/multipart", status_code=202)
+    @post("/{conversation_id:int}/messages/multipart", status_code=202, opt=answers(409, 422))
     async def send_with_attachments(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         request: Request[Any, Any, Any],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
@@ -73,7 +79,7 @@ class EmailController(Controller):
     @post("/{conversation_id:int}/email-preview", status_code=200)
     async def preview(
         self,
-        conversation_id: FromPath[int],
+        conversation_id: FromPath[Id],
         data: JSONBody[EmailPreviewRequest],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],

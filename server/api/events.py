@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, Parameter
+from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor
 from inbox.events import list_events_after
 from inbox.schemas import EventRead
-
-After = Annotated[int, Parameter(ge=0)]
+from server.api.params import Offset
 
 
 class EventController(Controller):
@@ -25,7 +22,7 @@ class EventController(Controller):
         self,
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
-        after: FromQuery[After] = 0,
+        after: FromQuery[Offset] = 0,
     ) -> list[EventRead]:
         """My events with a sequence number above `after`, oldest first (at most 500)."""
         return await list_events_after(session, actor.id, after)

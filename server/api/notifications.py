@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.access import Actor
 from inbox.notifications import count_unread, do_mark_notification_read, list_notifications
 from inbox.schemas import NotificationRead
+from server.api.params import Id
 
 
 class NotificationList(msgspec.Struct, kw_only=True):
@@ -36,7 +37,7 @@ class NotificationController(Controller):
     @post("/{notification_id:int}/read", status_code=200)
     async def read(
         self,
-        notification_id: FromPath[int],
+        notification_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> NotificationRead:

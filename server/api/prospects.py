@@ -13,6 +13,7 @@ from inbox.access import Actor
 from inbox.leads import do_add_lead, list_leads
 from inbox.prospects import do_create_prospect, do_update_prospect, find_prospects, get_prospect
 from inbox.schemas import LeadCreate, LeadRead, ProspectCreate, ProspectRead, ProspectUpdate
+from server.api.params import Id
 from server.services import Services
 
 Query = Annotated[str, Parameter(min_length=1, max_length=200)]
@@ -47,7 +48,7 @@ class ProspectController(Controller):
     @get("/{prospect_id:int}")
     async def read(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ProspectRead:
@@ -56,7 +57,7 @@ class ProspectController(Controller):
     @patch("/{prospect_id:int}")
     async def update(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         data: JSONBody[ProspectUpdate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
@@ -69,7 +70,7 @@ class ProspectController(Controller):
     @get("/{prospect_id:int}/leads")
     async def leads(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> list[LeadRead]:
@@ -78,7 +79,7 @@ class ProspectController(Controller):
     @post("/{prospect_id:int}/leads")
     async def add_lead(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         data: JSONBody[LeadCreate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],

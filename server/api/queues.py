@@ -26,9 +26,10 @@ from inbox.queues import (
     list_queue_leads,
     list_queues,
 )
+from server.api.params import Id, Offset
+from server.problems import answers
 
 Limit = Annotated[int, Parameter(ge=1, le=100)]
-Offset = Annotated[int, Parameter(ge=0)]
 
 
 class StatusChanged(msgspec.Struct, kw_only=True):
@@ -69,7 +70,7 @@ class QueueController(Controller):
     @patch("/{queue_id:int}")
     async def update(
         self,
-        queue_id: FromPath[int],
+        queue_id: FromPath[Id],
         data: JSONBody[QueueUpdate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
@@ -79,7 +80,7 @@ class QueueController(Controller):
     @delete("/{queue_id:int}")
     async def remove(
         self,
-        queue_id: FromPath[int],
+        queue_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> None:
@@ -88,7 +89,7 @@ class QueueController(Controller):
     @get("/{queue_id:int}/leads")
     async def leads(
         self,
-        queue_id: FromPath[int],
+        queue_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         offset: FromQuery[Offset] = 0,
@@ -102,7 +103,7 @@ class LeadController(Controller):
     path = "/leads"
     tags = ["queues"]
 
-    @post("/follow-up-status", status_code=200)
+    @post("/follow-up-status", status_code=200, opt=answers(404))
     async def set_status(
         self,
         data: JSONBody[LeadStatusChange],

@@ -17,6 +17,7 @@ from inbox.models import Channel, Direction
 from inbox.schemas import Page
 from inbox.search import PAGE_SIZES, MessageSearch, SearchHit, search_messages
 from inbox.search_export import check_export, stream_export
+from server.api.params import OptionalId
 from server.services import Services
 
 Text = Annotated[str, Parameter(max_length=200)]
@@ -27,7 +28,7 @@ def provide_search(
     q: FromQuery[Text] = "",
     date_from: FromQuery[datetime | None] = None,
     date_to: FromQuery[datetime | None] = None,
-    account_id: FromQuery[int | None] = None,
+    account_id: FromQuery[OptionalId] = None,
     channel: FromQuery[Channel | None] = None,
     direction: FromQuery[Direction | None] = None,
     first_name: FromQuery[Text] = "",
@@ -79,7 +80,7 @@ class SearchController(Controller):
             limit=limit,
         )
 
-    @get("/export.csv")
+    @get("/export.csv", media_type="text/csv")
     async def export(
         self,
         search: NamedDependency[MessageSearch],
@@ -98,7 +99,7 @@ class SearchController(Controller):
 
         return Stream(
             body(),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to a text type
             headers={
                 "Content-Disposition": 'attachment; filename="messages.csv"',
                 "Cache-Control": "no-store",

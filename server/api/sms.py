@@ -22,6 +22,7 @@ from inbox.sms_consent import (
 )
 from inbox.sms_messages import SimulatedSms, do_simulate_inbound_sms
 from inbox.sms_segments import SmsSegments, SmsSegmentsRequest, count_segments
+from server.api.params import Id
 from server.services import Services
 
 
@@ -56,7 +57,7 @@ class ProspectSmsController(Controller):
     @get("/")
     async def status(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> SmsStatusRead:
@@ -66,7 +67,7 @@ class ProspectSmsController(Controller):
     @post("/consent", status_code=200)
     async def consent(
         self,
-        prospect_id: FromPath[int],
+        prospect_id: FromPath[Id],
         data: JSONBody[ConsentUpdate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],

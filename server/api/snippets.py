@@ -20,6 +20,7 @@ from inbox.snippets import (
     do_update_snippet,
     list_snippets,
 )
+from server.api.params import Id
 
 
 class SnippetController(Controller):
@@ -45,7 +46,7 @@ class SnippetController(Controller):
     @patch("/{snippet_id:int}")
     async def update(
         self,
-        snippet_id: FromPath[int],
+        snippet_id: FromPath[Id],
         data: JSONBody[SnippetUpdate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
@@ -55,7 +56,7 @@ class SnippetController(Controller):
     @delete("/{snippet_id:int}")
     async def remove(
         self,
-        snippet_id: FromPath[int],
+        snippet_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> None:
@@ -65,7 +66,7 @@ class SnippetController(Controller):
     @post("/{snippet_id:int}/render", status_code=200)
     async def render(
         self,
-        snippet_id: FromPath[int],
+        snippet_id: FromPath[Id],
         data: JSONBody[SnippetRender],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],

@@ -27,10 +27,12 @@ from inbox.tasks import (
     get_task,
     list_tasks,
 )
+from server.api.params import Id, Offset, OptionalId
+from server.input_guard import INT64_MAX
 from server.services import Services
 
 Limit = Annotated[int, Parameter(ge=1, le=200)]
-Offset = Annotated[int, Parameter(ge=0)]
+Assignee = Annotated[str, Parameter(pattern=r"^(me|any|[0-9]{1,19})$")]
 
 
 def _assignee_filter(assignee: str) -> tuple[int | None, bool]:
@@ -39,7 +41,8 @@ def _assignee_filter(assignee: str) -> tuple[int | None, bool]:
         return None, False
     if assignee == "any":
         return None, True
-    if assignee.isdigit():
+    # ASCII digits only: `str.isdigit` also says yes to "³", which `int` refuses.
+    if assignee.isascii() and assignee.isdigit() and 1 <= int(assignee) <= INT64_MAX:
         return int(assignee), False
     raise ValidationFailed.field("assignee", "expected me, any or an account id")
 
@@ -55,8 +58,8 @@ class TaskController(Controller):
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
         status: FromQuery[StatusFilter] = "open",
-        assignee: FromQuery[str] = "me",
-        prospect_id: FromQuery[int | None] = None,
+        assignee: FromQuery[Assignee] = "me",
+        prospect_id: FromQuery[OptionalId] = None,
         due_from: FromQuery[datetime | None] = None,
         due_to: FromQuery[datetime | None] = None,
         offset: FromQuery[Offset] = 0,
@@ -89,7 +92,7 @@ class TaskController(Controller):
     @get("/{task_id:int}")
     async def read(
         self,
-        task_id: FromPath[int],
+        task_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
@@ -100,7 +103,7 @@ class TaskController(Controller):
     @patch("/{task_id:int}")
     async def update(
         self,
-        task_id: FromPath[int],
+        task_id: FromPath[Id],
         data: JSONBody[TaskUpdate],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
@@ -112,7 +115,7 @@ class TaskController(Controller):
     @post("/{task_id:int}/complete", status_code=200)
     async def complete(
         self,
-        task_id: FromPath[int],
+        task_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
@@ -123,7 +126,7 @@ class TaskController(Controller):
     @post("/{task_id:int}/reopen", status_code=200)
     async def reopen(
         self,
-        task_id: FromPath[int],
+        task_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
@@ -134,7 +137,7 @@ class TaskController(Controller):
     @delete("/{task_id:int}")
     async def remove(
         self,
-        task_id: FromPath[int],
+        task_id: FromPath[Id],
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
         services: NamedDependency[Services],
