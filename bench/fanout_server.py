@@ -135,8 +135,8 @@ async def seed(engine: Any, accounts: int) -> None:
     what this measures, and hashing N passwords would take minutes."""
     import sqlalchemy as sa
 
-    from inbox.accounts import hash_password
     from inbox.models import Account, Role, UserSession
+    from inbox.passwords import hash_password
 
     password_hash = hash_password("bench password")  # one hash for everyone
     now = datetime.now(UTC)

@@ -47,7 +47,8 @@ sys.path.insert(0, str(ROOT))
 
 from channels.email.imap import ImapConfig, ImapWatcher  # noqa: E402
 from channels.storage import FileAttachmentStore  # noqa: E402
-from inbox.accounts import actor_of, do_create_account  # noqa: E402
+from inbox.access import actor_of  # noqa: E402
+from inbox.accounts import do_create_account  # noqa: E402
 from inbox.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from inbox.events import MemoryPublisher  # noqa: E402
 from inbox.models import Account, Channel, DeliveryStatus, Direction, Message, Role  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from inbox.errors import PermissionDenied
-from inbox.models import Role
+from inbox.models import Account, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,8 @@ def check_staff(actor: Actor) -> None:
 def is_owner_or_admin(actor: Actor, *owner_ids: int | None) -> bool:
     """True for an admin, or when the actor is one of `owner_ids` (None stands for nobody)."""
     return actor.is_admin or actor.id in owner_ids
+
+
+def actor_of(account: Account) -> Actor:
+    """The signed-in account as use cases see it."""
+    return Actor(id=account.id, role=account.role, name=account.name, email=account.email)

@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import msgspec
 import sqlalchemy as sa
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_admin, check_staff
 from inbox.errors import Conflict, NotFound, ValidationFailed
 from inbox.models import Account, Role
+from inbox.passwords import hash_password
 from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
+from inbox.sessions import SessionsEnded, end_sessions
 
-if TYPE_CHECKING:
-    from inbox.sessions import SessionsEnded
-
-_hasher = PasswordHasher()
 # A deliberately simple shape check; real validation of an address is delivering to it.
 _EMAIL = re.compile(r"^[^@\s<>,;:\"]+@[^@\s<>,;:\"]+\.[^@\s<>,;:\"]+$")
 
@@ -31,21 +26,6 @@ def normalize_email(value: str, field: str = "email") -> str:
     if not _EMAIL.match(address):
         raise ValidationFailed.field(field, f"{value!r} is not an email address")
     return address
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-def actor_of(account: Account) -> Actor:
-    return Actor(id=account.id, role=account.role, name=account.name, email=account.email)
 
 
 def account_read(account: Account) -> AccountRead:
@@ -126,8 +106,6 @@ async def do_update_account(
     """Change an account (admin). A new password or a deactivation ends the account's
     sessions: everywhere for someone else, everywhere but `current_token` (the admin's own
     session) for one's own password."""
-    from inbox.sessions import end_sessions
-
     check_admin(actor)
     account = await session.get(Account, account_id)
     if account is None:

@@ -14,9 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.access import Actor, check_staff
 from inbox.accounts import normalize_email
-from inbox.attachments import AttachmentStore, do_add_attachment
 from inbox.errors import NotFound, PayloadTooLarge, Unprocessable, ValidationFailed
-from inbox.messages import SendContext, check_body, do_send_message
+from inbox.messages import SendContext, check_body
 from inbox.models import (
     Account,
     Channel,
@@ -28,7 +27,7 @@ from inbox.models import (
 )
 from inbox.reply_tokens import make_reply_token, reply_address
 from inbox.rich_text import html_to_text, sanitize_html, text_to_html
-from inbox.schemas import MessageCreate, MessageRead
+from inbox.schemas import MessageCreate
 from inbox.suppression import suppressed_among
 
 __all__ = ["draft_email", "text_to_html"]
@@ -212,30 +211,6 @@ def check_uploads(data: MessageCreate, uploads: Sequence[Upload], max_bytes: int
             f"The attachments come to {total} bytes; the limit is {max_bytes} bytes.",
             extra={"field": "attachments", "limit": max_bytes, "size": total},
         )
-
-
-async def do_send_email_with_attachments(
-    session: AsyncSession,
-    store: AttachmentStore,
-    actor: Actor,
-    conversation_id: int,
-    data: MessageCreate,
-    uploads: Sequence[Upload],
-    *,
-    context: SendContext,
-    max_bytes: int,
-) -> MessageRead:
-    """Queue a message with its files, in this transaction. Every check runs before a byte is
-    stored, so a refused send leaves nothing behind."""
-    check_uploads(data, uploads, max_bytes)
-    read = await do_send_message(session, actor, conversation_id, data, context=context)
-    for upload in uploads:
-        read.attachments.append(
-            await do_add_attachment(
-                session, store, read.id, upload.filename, upload.content_type, upload.data
-            )
-        )
-    return read
 
 
 class EmailPreviewRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -145,19 +145,18 @@ def check_body(data: MessageCreate) -> None:
         raise ValidationFailed.field("body_text", "write a message first")
 
 
-async def do_send_message(
+async def do_record_outbound(
     session: AsyncSession,
     actor: Actor,
     conversation_id: int,
     data: MessageCreate,
     *,
     context: SendContext,
+    draft: Draft,
 ) -> MessageRead:
-    """Record an outbound message as queued, with its send-queue row, in this transaction.
-    The prospect's existing leads become Contacted."""
-    from inbox.email_messages import draft_email
-    from inbox.sms_messages import draft_sms
-
+    """Record an outbound message as queued, with its send-queue row, in this transaction;
+    `draft` is the channel's part (addresses, body, signature; `inbox.sending` picks it). The
+    prospect's existing leads become Contacted."""
     check_staff(actor)
     check_body(data)
     conversation = await session.get(Conversation, conversation_id)
@@ -178,7 +177,6 @@ async def do_send_message(
         status=DeliveryStatus.QUEUED,
         created_at=now,
     )
-    draft: Draft = draft_email if data.channel is Channel.EMAIL else draft_sms
     key = await draft(
         session,
         message,

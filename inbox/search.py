@@ -1,6 +1,7 @@
 """The message search grid: filters, full-text keywords, bold highlights, keyset pages.
 
-One interface, `SearchBackend`, with two implementations in `inbox/search_backends.py`: SQLite
+One interface, `SearchBackend`, with two implementations in `inbox/search_backends.py` (the
+parsed query they both read is in `inbox/search_query.py`): SQLite
 FTS5 (an external-content table kept in step by triggers) and PostgreSQL (a generated tsvector
 column with a GIN index). Both see the same parsed query, so websearch syntax means the same on
 either: words, "exact phrases", `or` between terms and `-excluded` terms.
@@ -36,12 +37,10 @@ from inbox.models import (
 )
 from inbox.phones import try_parse_phone
 from inbox.schemas import Input, Page
+from inbox.search_backends import PostgresSearch, SqliteSearch
+from inbox.search_query import MARK_END, MARK_START, Criteria, Keywords
 
 PAGE_SIZES = (20, 50, 100)
-# Highlight markers: the backends wrap matches in these, the text is escaped, and only then do
-# they become <b> and </b>, so nothing in a message can ever turn into markup.
-MARK_START = "\x02"
-MARK_END = "\x03"
 PREVIEW_CHARS = 200
 
 Text = Annotated[str, msgspec.Meta(max_length=200)]
@@ -90,32 +89,6 @@ class SearchHit(msgspec.Struct, kw_only=True):
     prospect_name: str
     subject_html: str
     snippet_html: str
-
-
-@dataclass(frozen=True, slots=True)
-class Keywords:
-    """A parsed websearch query: every group must match (one of its terms), none of `excluded`.
-    A term is the text of one word or one quoted phrase, as the user typed it."""
-
-    groups: tuple[tuple[str, ...], ...]
-    excluded: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Criteria:
-    """A validated search: SQL conditions on `message`, and the keywords if any."""
-
-    conditions: tuple[sa.ColumnElement[bool], ...]
-    keywords: Keywords | None
-    # The prospect filters, separately (not in `conditions`): the ids of the prospects they match
-    # and of those prospects' conversations. Backends resolve them first when few match.
-    prospects: sa.Select[int] | None
-    conversations: sa.Select[int] | None
-    date_from: datetime | None = None
-    date_to: datetime | None = None
-    # When the prospect filter is only name prefixes: (first, last), lower-cased, '' when not
-    # given. Both backends then let their full-text index intersect the names with the keywords.
-    names: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,8 +414,6 @@ async def load_rows(
 
 def backend_for(session: AsyncSession) -> SearchBackend:
     """The engine that matches the session's database."""
-    from inbox.search_backends import PostgresSearch, SqliteSearch
-
     if session.get_bind().dialect.name == "sqlite":
         return SqliteSearch()
     return PostgresSearch()

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from inbox.models import Conversation, Message, Prospect
-from inbox.search import MARK_END, MARK_START, Criteria, Keywords
+from inbox.search_query import MARK_END, MARK_START, Criteria, Keywords
 
 SNIPPET_WORDS = 24
 SHORT_BODY = 200

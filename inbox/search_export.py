@@ -23,7 +23,6 @@ from inbox.search import (
     R_EMAIL,
     R_ID,
     R_SUBJECT,
-    Criteria,
     MessageSearch,
     backend_for,
     check_search,
@@ -32,6 +31,7 @@ from inbox.search import (
     load_raw_filtered,
     prospect_name,
 )
+from inbox.search_query import Criteria
 
 COLUMNS = (
     "date",

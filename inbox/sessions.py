@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.accounts import actor_of, hash_password, verify_password
+from inbox.access import Actor, actor_of
 from inbox.errors import RateLimited
 from inbox.models import Account, LoginFailure, UserSession
+from inbox.passwords import hash_password, verify_password
 
 SESSION_LIFETIME = timedelta(days=14)
 # Failed sign-ins are remembered this long. A client gets a few free tries per account, then

@@ -333,19 +333,6 @@ async def do_delete_task(session: AsyncSession, actor: Actor, task_id: int, now:
     await session.flush()
 
 
-async def _lock_accounts(session: AsyncSession, task_ids: list[int]) -> None:
-    # Each notice and each task.updated records events, and record_event locks the accounts
-    # it writes to. Taking every lock this batch needs at once, in id order, keeps two passes
-    # from each holding one assignee while waiting for the other's.
-    if not task_ids or session.bind is None or session.bind.dialect.name != "postgresql":
-        return
-    assignees = sa.select(Task.assignee_id).where(Task.id.in_(task_ids))
-    ids = sorted({*await staff_ids(session), *[i for i in await session.scalars(assignees) if i]})
-    await session.execute(
-        sa.select(Account.id).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
-    )
-
-
 async def do_notify_overdue(
     session: AsyncSession, now: datetime, *, limit: int = OVERDUE_BATCH
 ) -> list[int]:
@@ -373,7 +360,6 @@ async def do_notify_overdue(
         .returning(Task.id)
     )
     claimed = sorted(result.scalars().all())
-    await _lock_accounts(session, claimed)
     for task_id in claimed:
         row = (await session.execute(_task_query().where(Task.id == task_id))).one()
         task: Task = row[0]

@@ -20,7 +20,7 @@ from inbox.access import Actor
 from inbox.accounts import do_create_account
 from inbox.conversations import do_mark_read, do_set_flag
 from inbox.leads import do_add_lead
-from inbox.messages import do_record_inbound, do_send_message
+from inbox.messages import do_record_inbound
 from inbox.models import (
     Account,
     Channel,
@@ -42,6 +42,7 @@ from inbox.models import (
 from inbox.prospects import do_create_prospect
 from inbox.schemas import AccountCreate, InboundMessage, LeadCreate, MessageCreate, PhoneInput
 from inbox.schemas import ProspectCreate as ProspectData
+from inbox.sending import do_send_message
 from inbox.sms_consent import do_record_consent
 from server.app import ensure_schema
 from server.demo_data import (

@@ -17,8 +17,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
-from inbox.accounts import actor_of, do_create_account
+from inbox.access import Actor, actor_of
+from inbox.accounts import do_create_account
 from inbox.db import make_engine, make_sessionmaker, migrate
 from inbox.models import Account, Base, Role
 from inbox.schemas import AccountCreate

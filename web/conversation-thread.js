@@ -58,7 +58,6 @@ export class ConversationThread extends HTMLElement {
     this.render(thread, messageId);
     if (messageId) this.highlight(messageId);
     if (this.composerFocusWanted) {
-      // "r" pressed while it loaded.
       this.composerFocusWanted = false;
       this.composer?.focusBody();
     }
@@ -325,7 +324,6 @@ export class ConversationThread extends HTMLElement {
       this.renderFlag();
       this.announce(summary);
     } catch {
-      // Unchanged: the screen still shows the truth.
     } finally {
       this.flagButton.disabled = false;
     }

@@ -151,9 +151,8 @@ export class ProspectPanel extends HTMLElement {
     const label = el("label", "task-check");
     const box = el("input", null, null, { type: "checkbox", checked: task.status === "complete" });
     if (!task.can_edit) {
-      // The server refuses anyone else; say why instead of offering the box.
       box.disabled = true;
-      box.title = label.title = "Only its author, its assignee or an admin can change this task.";
+      box.title = label.title = "Only the author, assignee or an admin may change this task.";
     }
     box.addEventListener("change", () => this.setDone(task, box));
     label.append(box, el("span", "task-text", task.description));

@@ -4,8 +4,7 @@ import { ApiError, get, post } from "/static/api.js";
 import { el, grid } from "/static/dom.js";
 import { fullTime } from "/static/format.js";
 
-// Shown on a task the viewer may not change (the server says so per task: `can_edit`).
-const NOT_YOURS = "Only its author, its assignee or an admin can change this task.";
+const NOT_YOURS = "Only the author, assignee or an admin may change this task.";
 const STATUS = { open: "Open", overdue: "Overdue", incomplete: "Not due yet", complete: "Done", all: "All" };
 
 export class TaskView extends HTMLElement {

@@ -19,7 +19,6 @@ from inbox.conversations import (
     get_thread,
     list_conversations,
 )
-from inbox.messages import do_send_message
 from inbox.schemas import (
     ConversationCounts,
     ConversationFilter,
@@ -29,6 +28,7 @@ from inbox.schemas import (
     Page,
     ThreadRead,
 )
+from inbox.sending import do_send_message
 from server.api.params import Id
 from server.problems import answers
 from server.services import Services

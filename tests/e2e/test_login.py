@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from inbox.accounts import actor_of
+from inbox.access import actor_of
 from inbox.conversations import get_thread, list_conversations
 from inbox.db import make_engine, make_sessionmaker
 from inbox.models import Account

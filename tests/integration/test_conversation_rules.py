@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from inbox.access import Actor
 from inbox.conversations import do_mark_read, do_set_flag, list_conversations
 from inbox.leads import do_add_lead, list_leads
-from inbox.messages import SendContext, do_record_inbound, do_send_message
+from inbox.messages import SendContext, do_record_inbound
 from inbox.models import Channel, FollowUpStatus, Lead, SmsConsent
 from inbox.prospects import do_create_prospect
 from inbox.schemas import InboundMessage, LeadCreate, MessageCreate, PhoneInput, ProspectCreate
+from inbox.sending import do_send_message
 from inbox.sms_consent import do_record_consent
 from tests.conftest import create_account
 

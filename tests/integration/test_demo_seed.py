@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from inbox.accounts import actor_of, verify_password
+from inbox.access import actor_of
 from inbox.conversations import list_conversations
 from inbox.db import make_engine, make_sessionmaker
 from inbox.models import (
@@ -25,6 +25,7 @@ from inbox.models import (
     Role,
     utcnow,
 )
+from inbox.passwords import verify_password
 from server.demo import DEMO_ACCOUNTS, seed_demo
 from server.settings import load_settings
 

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from channels.email.smtp import SmtpChannel, SmtpConfig
 from channels.storage import FileAttachmentStore
 from inbox.events import MemoryPublisher
-from inbox.messages import SendContext, do_send_message
+from inbox.messages import SendContext
 from inbox.models import (
     Attachment,
     Channel,
@@ -38,6 +38,7 @@ from inbox.ports import DeliveryLookup
 from inbox.prospects import do_create_prospect
 from inbox.reply_tokens import read_reply_token, token_in_address
 from inbox.schemas import MessageCreate, ProspectCreate
+from inbox.sending import do_send_message
 from inbox.suppression import do_suppress
 from server.app import create_app
 from server.services import Services, build_services

@@ -18,7 +18,7 @@ from channels.storage import FileAttachmentStore
 from inbox import outbox
 from inbox.access import Actor
 from inbox.events import MemoryPublisher
-from inbox.messages import SendContext, do_send_message
+from inbox.messages import SendContext
 from inbox.models import Channel, DeliveryStatus, Event, Message, OutboxJob, OutboxState
 from inbox.outbox import (
     HAND_OVER_UNKNOWN,
@@ -37,6 +37,7 @@ from inbox.ports import (
 )
 from inbox.prospects import do_create_prospect
 from inbox.schemas import MessageCreate, ProspectCreate
+from inbox.sending import do_send_message
 from tests.support.smtp import SmtpServer, smtp_server
 
 Maker = async_sessionmaker[AsyncSession]

@@ -16,7 +16,7 @@ from channels.sms.twilio import TwilioConfig, TwilioSmsChannel
 from inbox.access import Actor
 from inbox.errors import Unprocessable
 from inbox.events import MemoryPublisher
-from inbox.messages import SendContext, do_send_message
+from inbox.messages import SendContext
 from inbox.models import (
     Channel,
     DeliveryStatus,
@@ -29,6 +29,7 @@ from inbox.models import (
 from inbox.outbox import Sender, claim_due, start_hand_over
 from inbox.prospects import do_create_prospect
 from inbox.schemas import MessageCreate, PhoneInput, ProspectCreate
+from inbox.sending import do_send_message
 from inbox.sms_consent import OptOutRecordingChannel, do_record_consent, get_sms_status
 from inbox.sms_messages import SmsStatusReport, do_record_sms_status
 from tests.support.live import free_port
