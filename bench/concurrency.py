@@ -29,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from inbox.accounts import do_create_account  # noqa: E402
-from inbox.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from inbox.models import Role  # noqa: E402
-from inbox.schemas import AccountCreate  # noqa: E402
+from inbox.accounts.models import Role  # noqa: E402
+from inbox.accounts.schemas import AccountCreate  # noqa: E402
+from inbox.accounts.service import do_create_account  # noqa: E402
+from inbox.core.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from tests.support.live import ServerProcess, free_port, server_env  # noqa: E402
 from tests.support.workload import (  # noqa: E402
     PASSWORD,

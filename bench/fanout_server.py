@@ -135,8 +135,8 @@ async def seed(engine: Any, accounts: int) -> None:
     what this measures, and hashing N passwords would take minutes."""
     import sqlalchemy as sa
 
-    from inbox.models import Account, Role, UserSession
-    from inbox.passwords import hash_password
+    from inbox.accounts.models import Account, Role, UserSession
+    from inbox.accounts.passwords import hash_password
 
     password_hash = hash_password("bench password")  # one hash for everyone
     now = datetime.now(UTC)
@@ -172,8 +172,8 @@ async def seed(engine: Any, accounts: int) -> None:
 async def serve_inbox(accounts: int, port: int, data_dir: Path) -> None:
     import uvicorn
 
-    from inbox.db import migrate
-    from inbox.events import record_event, take_pending
+    from inbox.core.db import migrate
+    from inbox.events.log import record_event, take_pending
     from server.app import create_app
     from server.services import build_services
     from server.settings import load_settings

@@ -47,14 +47,16 @@ sys.path.insert(0, str(ROOT))
 
 from channels.email.imap import ImapConfig, ImapWatcher  # noqa: E402
 from channels.storage import FileAttachmentStore  # noqa: E402
-from inbox.access import actor_of  # noqa: E402
-from inbox.accounts import do_create_account  # noqa: E402
-from inbox.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from inbox.events import MemoryPublisher  # noqa: E402
-from inbox.models import Account, Channel, DeliveryStatus, Direction, Message, Role  # noqa: E402
-from inbox.prospects import do_create_prospect  # noqa: E402
-from inbox.schemas import AccountCreate, ProspectCreate  # noqa: E402
-from inbox.threading import ThreadingContext  # noqa: E402
+from inbox.accounts.models import Account, Role  # noqa: E402
+from inbox.accounts.schemas import AccountCreate  # noqa: E402
+from inbox.accounts.service import do_create_account  # noqa: E402
+from inbox.contacts.prospects import do_create_prospect  # noqa: E402
+from inbox.contacts.schemas import ProspectCreate  # noqa: E402
+from inbox.conversations.models import Channel, DeliveryStatus, Direction, Message  # noqa: E402
+from inbox.core.access import actor_of  # noqa: E402
+from inbox.core.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from inbox.email.placement import ThreadingContext  # noqa: E402
+from inbox.events.log import MemoryPublisher  # noqa: E402
 from tests.support.dovecot import PASSWORD, Dovecot, running_dovecot  # noqa: E402
 from tests.support.live import PASSWORD as LOGIN_PASSWORD  # noqa: E402
 from tests.support.live import Socket, User, live_server  # noqa: E402

@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 import msgspec  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from inbox.access import Actor  # noqa: E402
-from inbox.conversations import count_conversations, list_conversations  # noqa: E402
-from inbox.dashboard import get_dashboard  # noqa: E402
-from inbox.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from inbox.models import Role  # noqa: E402
-from inbox.queues import QueueCreate, do_create_queue, list_queue_leads, list_queues  # noqa: E402
-from inbox.tasks import TaskFilter, list_tasks  # noqa: E402
+from inbox.accounts.models import Role  # noqa: E402
+from inbox.conversations.service import count_conversations, list_conversations  # noqa: E402
+from inbox.core.access import Actor  # noqa: E402
+from inbox.core.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from inbox.dashboard.service import get_dashboard  # noqa: E402
+from inbox.queues.service import QueueCreate, do_create_queue, list_queue_leads, list_queues  # noqa: E402
+from inbox.tasks.service import TaskFilter, list_tasks  # noqa: E402
 
 SQLITE_PATH = Path("/tmp/inbox-bench-queues.db")
 PG_DB = "inbox_bench_queues"

@@ -38,11 +38,11 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy as sa  # noqa: E402
 
-from inbox.access import Actor  # noqa: E402
-from inbox.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from inbox.models import Role  # noqa: E402
-from inbox.search import MessageSearch, search_messages  # noqa: E402
-from inbox.search_export import check_export, stream_export  # noqa: E402
+from inbox.accounts.models import Role  # noqa: E402
+from inbox.core.access import Actor  # noqa: E402
+from inbox.core.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from inbox.search.export import check_export, stream_export  # noqa: E402
+from inbox.search.service import MessageSearch, search_messages  # noqa: E402
 
 SQLITE_PATH = Path("/tmp/inbox-bench-search.db")
 PG_DB = "inbox_bench_search"

@@ -12,7 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from inbox.ports import DeliveryLookup, DeliveryReceipt, OutboundEnvelope
+from inbox.core.ports import DeliveryLookup, DeliveryReceipt, OutboundEnvelope
 
 
 class SandboxChannel:

@@ -3,7 +3,12 @@ which setting is missing, instead of quietly landing in the sandbox log."""
 
 from __future__ import annotations
 
-from inbox.ports import DeliveryLookup, DeliveryReceipt, OutboundEnvelope, PermanentDeliveryError
+from inbox.core.ports import (
+    DeliveryLookup,
+    DeliveryReceipt,
+    OutboundEnvelope,
+    PermanentDeliveryError,
+)
 
 
 class UnconfiguredChannel:

@@ -19,9 +19,9 @@ from litestar.response import File, Redirect
 from litestar.static_files import create_static_files_router
 from sqlalchemy.exc import DBAPIError
 
-from inbox.db import migrate, schema_is_current
-from inbox.models import utcnow
-from inbox.sessions import get_signed_in
+from inbox.accounts.sessions import get_signed_in
+from inbox.core.db import migrate, schema_is_current
+from inbox.core.model import utcnow
 from server.api import api_router
 from server.api.deps import provide_actor, provide_services, provide_session
 from server.auth import PUBLIC_PATHS, SESSION_COOKIE, SessionAuthMiddleware

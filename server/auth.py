@@ -11,8 +11,8 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp
 
-from inbox.models import utcnow
-from inbox.sessions import SignedIn, get_signed_in
+from inbox.accounts.sessions import SignedIn, get_signed_in
+from inbox.core.model import utcnow
 from server.services import Services
 
 SESSION_COOKIE = "inbox_session"

@@ -27,7 +27,7 @@ def _fail(message: str) -> int:
 
 
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
-    from inbox.db import migrate
+    from inbox.core.db import migrate
 
     migrate(settings.database_url)
     print("Database schema is up to date.")
@@ -54,7 +54,7 @@ def database_problem(settings: Settings, exc: BaseException) -> str | None:
 async def _check_schema(settings: Settings) -> str | None:
     """None when the database answers and its schema is current (migrated first when
     INBOX_AUTO_MIGRATE is on); else one line saying what is wrong."""
-    from inbox.db import make_engine, migrate, schema_is_current
+    from inbox.core.db import make_engine, migrate, schema_is_current
 
     engine = None
     try:

@@ -16,34 +16,28 @@ import phonenumbers
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.accounts import do_create_account
-from inbox.conversations import do_mark_read, do_set_flag
-from inbox.leads import do_add_lead
-from inbox.messages import do_record_inbound
-from inbox.models import (
-    Account,
-    Channel,
-    Conversation,
-    DeliveryStatus,
-    Direction,
-    Lead,
-    Message,
-    Notification,
-    OutboxJob,
-    OutboxState,
-    PhoneKind,
-    Prospect,
-    ProspectKind,
-    Role,
-    SmsConsent,
-    utcnow,
-)
-from inbox.prospects import do_create_prospect
-from inbox.schemas import AccountCreate, InboundMessage, LeadCreate, MessageCreate, PhoneInput
-from inbox.schemas import ProspectCreate as ProspectData
-from inbox.sending import do_send_message
-from inbox.sms_consent import do_record_consent
+from inbox.accounts.models import Account, Role
+from inbox.accounts.schemas import AccountCreate
+from inbox.accounts.service import do_create_account
+from inbox.contacts.models import PhoneKind, Prospect, ProspectKind
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import PhoneInput
+from inbox.contacts.schemas import ProspectCreate as ProspectData
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel, Conversation, DeliveryStatus, Direction, Message
+from inbox.conversations.schemas import MessageCreate
+from inbox.conversations.sending import do_send_message
+from inbox.conversations.service import do_mark_read, do_set_flag
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.email.schemas import InboundMessage
+from inbox.leads.models import Lead
+from inbox.leads.schemas import LeadCreate
+from inbox.leads.service import do_add_lead
+from inbox.notifications.models import Notification
+from inbox.outbox.models import OutboxJob, OutboxState
+from inbox.sms.consent import do_record_consent
+from inbox.sms.models import SmsConsent
 from server.app import ensure_schema
 from server.demo_data import (
     BOUNCE,

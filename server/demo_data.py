@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from inbox.models import Channel, Direction, Role
+from inbox.accounts.models import Role
+from inbox.conversations.models import Channel, Direction
 
 SEED = 20240611
 OEM = "Ridgeline"

@@ -20,7 +20,7 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from litestar.utils.scope.state import CONNECTION_STATE_KEY, ScopeState
 
-from inbox.transactions import backoff, is_retryable
+from inbox.core.transactions import backoff, is_retryable
 from server.problems import internal_error_handler, problem
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from inbox.tasks import notify_overdue_tasks
+from inbox.tasks.service import notify_overdue_tasks
 from server.services import Services
 
 log = logging.getLogger(__name__)

@@ -19,16 +19,16 @@ from channels.sandbox import SandboxChannel
 from channels.sms.sandbox import SandboxSmsChannel
 from channels.sms.twilio import TwilioConfig, TwilioSmsChannel
 from channels.storage import FileAttachmentStore
-from inbox.db import make_engine, make_sessionmaker
-from inbox.events import commit_and_publish, do_prune_events
-from inbox.messages import SendContext
-from inbox.models import Channel
-from inbox.outbox import Sender
-from inbox.ports import Clock, EventPublisher, OutboundChannel, SystemClock
-from inbox.sessions import do_prune_sessions
-from inbox.sms_consent import OptOutRecordingChannel
-from inbox.sms_inbound import KEEP_PLACED, SmsPlacer, do_prune_inbound_sms
-from inbox.threading import ThreadingContext
+from inbox.accounts.sessions import do_prune_sessions
+from inbox.conversations.messages import SendContext
+from inbox.conversations.models import Channel
+from inbox.core.db import make_engine, make_sessionmaker
+from inbox.core.ports import Clock, EventPublisher, OutboundChannel, SystemClock
+from inbox.email.placement import ThreadingContext
+from inbox.events.log import commit_and_publish, do_prune_events
+from inbox.outbox.queue import Sender
+from inbox.sms.consent import OptOutRecordingChannel
+from inbox.sms.inbound import KEEP_PLACED, SmsPlacer, do_prune_inbound_sms
 from server.realtime.bus import Bus, memory_backend_factory, redis_backend_factory
 from server.realtime.hub import Hub
 from server.settings import Settings

@@ -5,7 +5,7 @@ is checked against our public URL (not the URL we were reached at, which behind 
 internal one), with the query string. A missing or forged signature is a 403 that writes nothing.
 Twilio retries, so both routes are idempotent by MessageSid.
 
-An inbound text is only kept here, raw, and answered: the SMS placer (inbox/sms_inbound.py)
+An inbound text is only kept here, raw, and answered: the SMS placer (inbox/sms/inbound.py)
 fetches its media and threads it in the background, woken as soon as the text is committed.
 """
 
@@ -20,10 +20,10 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.sms.twilio_webhooks import is_valid_signature, parse_inbound, parse_status
+from inbox.core.transactions import run_in_transaction
 from inbox.errors import ValidationFailed
-from inbox.sms_inbound import do_accept_inbound_sms
-from inbox.sms_messages import do_record_sms_status
-from inbox.transactions import run_in_transaction
+from inbox.sms.inbound import do_accept_inbound_sms
+from inbox.sms.messages import do_record_sms_status
 from server.services import Services
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ import signal
 
 import msgspec
 
-from inbox.accounts import do_create_account
+from inbox.accounts.schemas import AccountCreate, AccountRead
+from inbox.accounts.service import do_create_account
 from inbox.errors import ValidationFailed
-from inbox.schemas import AccountCreate, AccountRead
 from server.scheduler import run_scheduler
 from server.services import build_services, maintain
 from server.settings import Settings

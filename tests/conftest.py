@@ -17,11 +17,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from inbox.access import Actor, actor_of
-from inbox.accounts import do_create_account
-from inbox.db import make_engine, make_sessionmaker, migrate
-from inbox.models import Account, Base, Role
-from inbox.schemas import AccountCreate
+from inbox.accounts.models import Account, Role
+from inbox.accounts.schemas import AccountCreate
+from inbox.accounts.service import do_create_account
+from inbox.core.access import Actor, actor_of
+from inbox.core.db import make_engine, make_sessionmaker, migrate
+from inbox.tables import Base
 from tests.support.dovecot import Dovecot, running_dovecot
 
 CI = os.environ.get("CI") == "true"

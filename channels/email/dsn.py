@@ -11,7 +11,7 @@ import email.policy
 import re
 from email.message import Message
 
-from inbox.schemas import BounceRecipient, BounceReport
+from inbox.email.schemas import BounceRecipient, BounceReport
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")

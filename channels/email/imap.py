@@ -32,11 +32,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.email.parse import parse_message
 from channels.email.parser_process import ParserProcess
 from channels.email.tls import client_context, untrusted_certificate, untrusted_message
-from inbox.attachments import AttachmentStore
-from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
-from inbox.ports import Clock, EventPublisher, SystemClock
-from inbox.schemas import InboundMessage
-from inbox.threading import ThreadingContext
+from inbox.conversations.attachments import AttachmentStore
+from inbox.core.ports import Clock, EventPublisher, SystemClock
+from inbox.email.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_ingest, do_release_lease
+from inbox.email.placement import ThreadingContext
+from inbox.email.schemas import InboundMessage
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-from inbox.ports import OutboundAttachment, OutboundEnvelope
+from inbox.core.ports import OutboundAttachment, OutboundEnvelope
 
 
 def _address(address: str, name: str = "") -> Address:

@@ -25,8 +25,8 @@ from email.message import Message
 from channels.email.dsn import parse_dsn
 from channels.email.markup import cut_quoted_html, has_visible_text, html_to_text, sanitize
 from channels.email.quotes import strip_quoted
-from inbox.models import Channel
-from inbox.schemas import InboundAttachment, InboundMessage
+from inbox.conversations.models import Channel
+from inbox.email.schemas import InboundAttachment, InboundMessage
 
 _POLICY = email.policy.compat32
 _IDS = re.compile(r"<[^<>\s]+>")

@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 
 from channels.email.parse import parse_message
-from inbox.schemas import InboundMessage
+from inbox.email.schemas import InboundMessage
 
 log = logging.getLogger(__name__)
 

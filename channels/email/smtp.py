@@ -24,9 +24,8 @@ import aiosmtplib
 
 from channels.email.mime import build_message
 from channels.email.tls import client_context, untrusted_certificate, untrusted_message
-from inbox.attachments import AttachmentStore
-from inbox.models import RecipientStatus
-from inbox.ports import (
+from inbox.conversations.attachments import AttachmentStore
+from inbox.core.ports import (
     DeliveryLookup,
     DeliveryReceipt,
     OutboundAttachment,
@@ -35,6 +34,7 @@ from inbox.ports import (
     RecipientResult,
     TransientDeliveryError,
 )
+from inbox.outbox.models import RecipientStatus
 
 log = logging.getLogger(__name__)
 

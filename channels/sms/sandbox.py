@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from channels.sandbox import SandboxChannel
-from inbox.models import Channel
-from inbox.ports import (
+from inbox.conversations.models import Channel
+from inbox.core.ports import (
     DeliveryLookup,
     DeliveryReceipt,
     OutboundEnvelope,

@@ -16,15 +16,15 @@ import httpx
 import msgspec
 
 from channels.sms.twilio_webhooks import parse_inbound
-from inbox.ports import (
+from inbox.core.ports import (
     DeliveryLookup,
     DeliveryReceipt,
     OutboundEnvelope,
     PermanentDeliveryError,
     TransientDeliveryError,
 )
-from inbox.sms_consent import RecipientOptedOut
-from inbox.sms_messages import InboundSms, SmsMedia
+from inbox.sms.consent import RecipientOptedOut
+from inbox.sms.messages import InboundSms, SmsMedia
 
 UNSUBSCRIBED = 21610
 MEDIA_LIMIT = 5 * 1024 * 1024  # the most an MMS may carry in all

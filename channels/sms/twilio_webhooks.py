@@ -9,8 +9,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
-from inbox.models import DeliveryStatus
-from inbox.sms_messages import InboundSms, SmsMedia, SmsStatusReport
+from inbox.conversations.models import DeliveryStatus
+from inbox.sms.messages import InboundSms, SmsMedia, SmsStatusReport
 
 # What a provider status means here. Queued and sending at the provider are "sent" for us: the
 # text has left our queue.

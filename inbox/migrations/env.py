@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from inbox.migrations import include_name
-from inbox.models import Base
+from inbox.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

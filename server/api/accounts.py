@@ -10,16 +10,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.accounts import (
+from inbox.accounts.schemas import AccountCreate, AccountRead, AccountUpdate
+from inbox.accounts.service import (
     AssignableAccount,
     do_create_account,
     do_update_account,
     list_accounts,
     list_assignable,
 )
-from inbox.schemas import AccountCreate, AccountRead, AccountUpdate
-from inbox.sessions import SignedIn
+from inbox.accounts.sessions import SignedIn
+from inbox.core.access import Actor
 from server.api.params import Id
 from server.problems import answers
 from server.services import Services

@@ -7,8 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.attachments import get_attachment
+from inbox.conversations.attachments import get_attachment
+from inbox.core.access import Actor
 from server.api.params import Id
 from server.services import Services
 

@@ -11,10 +11,11 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.events import current_seq
-from inbox.models import Role, utcnow
-from inbox.sessions import SignedIn, do_login, do_logout
+from inbox.accounts.models import Role
+from inbox.accounts.sessions import SignedIn, do_login, do_logout
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.events.log import current_seq
 from server.auth import SESSION_COOKIE, check_origin
 from server.problems import answers, problem
 from server.services import Services

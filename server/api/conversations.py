@@ -10,8 +10,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.conversations import (
+from inbox.conversations.schemas import (
+    ConversationCounts,
+    ConversationFilter,
+    ConversationSummary,
+    MessageCreate,
+    MessageRead,
+    ThreadRead,
+)
+from inbox.conversations.sending import do_send_message
+from inbox.conversations.service import (
     count_conversations,
     do_assign,
     do_mark_read,
@@ -19,16 +27,8 @@ from inbox.conversations import (
     get_thread,
     list_conversations,
 )
-from inbox.schemas import (
-    ConversationCounts,
-    ConversationFilter,
-    ConversationSummary,
-    MessageCreate,
-    MessageRead,
-    Page,
-    ThreadRead,
-)
-from inbox.sending import do_send_message
+from inbox.core.access import Actor
+from inbox.core.schemas import Page
 from server.api.params import Id
 from server.problems import answers
 from server.services import Services

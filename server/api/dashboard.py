@@ -6,8 +6,8 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.dashboard import DashboardRead, get_dashboard
+from inbox.core.access import Actor
+from inbox.dashboard.service import DashboardRead, get_dashboard
 from server.services import Services
 
 

@@ -9,7 +9,7 @@ from litestar import Request
 from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
+from inbox.core.access import Actor
 from server.services import Services
 
 

@@ -11,11 +11,11 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.email_messages import EmailPreview, EmailPreviewRequest, Upload, get_email_preview
+from inbox.conversations.schemas import MessageCreate, MessageRead
+from inbox.conversations.sending import do_send_email_with_attachments
+from inbox.core.access import Actor
+from inbox.email.messages import EmailPreview, EmailPreviewRequest, Upload, get_email_preview
 from inbox.errors import ValidationFailed
-from inbox.schemas import MessageCreate, MessageRead
-from inbox.sending import do_send_email_with_attachments
 from server.api.params import Id
 from server.input_guard import check_text, decode_checked
 from server.problems import answers

@@ -7,9 +7,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.events import list_events_after
-from inbox.schemas import EventRead
+from inbox.core.access import Actor
+from inbox.events.log import list_events_after
+from inbox.events.schemas import EventRead
 from server.api.params import Offset
 
 

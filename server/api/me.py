@@ -7,8 +7,7 @@ from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.sender_profiles import (
+from inbox.accounts.sender_profiles import (
     SenderProfileRead,
     SenderProfileUpdate,
     SignaturesRead,
@@ -18,6 +17,7 @@ from inbox.sender_profiles import (
     get_sender_profile,
     get_signatures,
 )
+from inbox.core.access import Actor
 
 
 class MeController(Controller):

@@ -8,9 +8,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.notifications import count_unread, do_mark_notification_read, list_notifications
-from inbox.schemas import NotificationRead
+from inbox.core.access import Actor
+from inbox.notifications.schemas import NotificationRead
+from inbox.notifications.service import count_unread, do_mark_notification_read, list_notifications
 from server.api.params import Id
 
 

@@ -9,10 +9,16 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.leads import do_add_lead, list_leads
-from inbox.prospects import do_create_prospect, do_update_prospect, find_prospects, get_prospect
-from inbox.schemas import LeadCreate, LeadRead, ProspectCreate, ProspectRead, ProspectUpdate
+from inbox.contacts.prospects import (
+    do_create_prospect,
+    do_update_prospect,
+    find_prospects,
+    get_prospect,
+)
+from inbox.contacts.schemas import ProspectCreate, ProspectRead, ProspectUpdate
+from inbox.core.access import Actor
+from inbox.leads.schemas import LeadCreate, LeadRead
+from inbox.leads.service import do_add_lead, list_leads
 from server.api.params import Id
 from server.services import Services
 

@@ -10,8 +10,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.queues import (
+from inbox.core.access import Actor
+from inbox.queues.service import (
     LeadStatusChange,
     QueueCreate,
     QueueLeads,

@@ -12,11 +12,11 @@ from litestar.params import FromQuery, Parameter
 from litestar.response import Stream
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.models import Channel, Direction
-from inbox.schemas import Page
-from inbox.search import PAGE_SIZES, MessageSearch, SearchHit, search_messages
-from inbox.search_export import check_export, stream_export
+from inbox.conversations.models import Channel, Direction
+from inbox.core.access import Actor
+from inbox.core.schemas import Page
+from inbox.search.export import check_export, stream_export
+from inbox.search.service import PAGE_SIZES, MessageSearch, SearchHit, search_messages
 from server.api.params import OptionalId
 from server.services import Services
 

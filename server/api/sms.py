@@ -8,10 +8,10 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor, check_staff
+from inbox.conversations.schemas import MessageRead
+from inbox.core.access import Actor, check_staff
 from inbox.errors import NotFound
-from inbox.schemas import MessageRead
-from inbox.sms_consent import (
+from inbox.sms.consent import (
     ConsentUpdate,
     PhoneLookupCreate,
     PhoneLookupRead,
@@ -20,8 +20,8 @@ from inbox.sms_consent import (
     do_set_lookup,
     get_sms_status,
 )
-from inbox.sms_messages import SimulatedSms, do_simulate_inbound_sms
-from inbox.sms_segments import SmsSegments, SmsSegmentsRequest, count_segments
+from inbox.sms.messages import SimulatedSms, do_simulate_inbound_sms
+from inbox.sms.segments import SmsSegments, SmsSegmentsRequest, count_segments
 from server.api.params import Id
 from server.services import Services
 

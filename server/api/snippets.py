@@ -7,8 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.snippets import (
+from inbox.core.access import Actor
+from inbox.snippets.service import (
     RenderedSnippet,
     SnippetCreate,
     SnippetRead,

@@ -7,8 +7,8 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
-from inbox.suppression import SuppressionRead, do_reset_suppression, list_suppressed
+from inbox.core.access import Actor
+from inbox.email.suppression import SuppressionRead, do_reset_suppression, list_suppressed
 
 
 class SuppressionController(Controller):

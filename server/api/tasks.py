@@ -11,9 +11,9 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from inbox.access import Actor
+from inbox.core.access import Actor
 from inbox.errors import ValidationFailed
-from inbox.tasks import (
+from inbox.tasks.service import (
     StatusFilter,
     TaskCreate,
     TaskFilter,

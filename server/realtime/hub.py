@@ -24,9 +24,9 @@ import sqlalchemy as sa
 from litestar.types import Send, WebSocketSendEvent
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.models import Event
-from inbox.ports import StoredEvent
-from inbox.sessions import live_sessions, session_id_of
+from inbox.accounts.sessions import live_sessions, session_id_of
+from inbox.core.ports import StoredEvent
+from inbox.events.models import Event
 from server.realtime.bus import Bus
 from server.realtime.frames import EVENT_FRAMES, PresenceUpdated
 

@@ -22,9 +22,10 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from litestar.types import Send
 
-from inbox.access import Actor
-from inbox.events import list_events_after
-from inbox.models import Account, Event
+from inbox.accounts.models import Account
+from inbox.core.access import Actor
+from inbox.events.log import list_events_after
+from inbox.events.models import Event
 from server.auth import signed_in_from
 from server.realtime.frames import (
     EVENT_FRAMES,

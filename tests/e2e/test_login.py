@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from inbox.access import actor_of
-from inbox.conversations import get_thread, list_conversations
-from inbox.db import make_engine, make_sessionmaker
-from inbox.models import Account
-from inbox.schemas import ConversationSummary, ThreadRead
+from inbox.accounts.models import Account
+from inbox.conversations.schemas import ConversationSummary, ThreadRead
+from inbox.conversations.service import get_thread, list_conversations
+from inbox.core.access import actor_of
+from inbox.core.db import make_engine, make_sessionmaker
 from server.settings import Settings
 from tests.support.browser import DANA, DANA_PASSWORD, App, chromium, serve
 

@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inbox.messages import do_record_inbound
-from inbox.models import Account, Channel, Message, OutboxJob, Prospect, ProspectPhone, Role
-from inbox.schemas import InboundMessage
+from inbox.accounts.models import Account, Role
+from inbox.contacts.models import Prospect, ProspectPhone
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel, Message
+from inbox.email.schemas import InboundMessage
+from inbox.outbox.models import OutboxJob
 from server.app import create_app
 from server.settings import load_settings
 from tests.conftest import count_rows, create_account

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inbox.models import Role
+from inbox.accounts.models import Role
 from server.app import create_app
 from tests.conftest import create_account
 from tests.integration.test_api import make_settings, sign_in

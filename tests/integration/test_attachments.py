@@ -8,10 +8,10 @@ from typing import Any
 from litestar.testing import AsyncTestClient
 
 from channels.storage import FileAttachmentStore
-from inbox.attachments import do_add_attachment, safe_filename
-from inbox.messages import do_record_inbound
-from inbox.models import Channel
-from inbox.schemas import InboundMessage
+from inbox.conversations.attachments import do_add_attachment, safe_filename
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel
+from inbox.email.schemas import InboundMessage
 from server.app import create_app
 from tests.conftest import create_account
 from tests.integration.test_api import make_settings, sign_in

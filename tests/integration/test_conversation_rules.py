@@ -6,15 +6,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
-from inbox.conversations import do_mark_read, do_set_flag, list_conversations
-from inbox.leads import do_add_lead, list_leads
-from inbox.messages import SendContext, do_record_inbound
-from inbox.models import Channel, FollowUpStatus, Lead, SmsConsent
-from inbox.prospects import do_create_prospect
-from inbox.schemas import InboundMessage, LeadCreate, MessageCreate, PhoneInput, ProspectCreate
-from inbox.sending import do_send_message
-from inbox.sms_consent import do_record_consent
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import PhoneInput, ProspectCreate
+from inbox.conversations.messages import SendContext, do_record_inbound
+from inbox.conversations.models import Channel
+from inbox.conversations.schemas import MessageCreate
+from inbox.conversations.sending import do_send_message
+from inbox.conversations.service import do_mark_read, do_set_flag, list_conversations
+from inbox.core.access import Actor
+from inbox.email.schemas import InboundMessage
+from inbox.leads.models import FollowUpStatus, Lead
+from inbox.leads.schemas import LeadCreate
+from inbox.leads.service import do_add_lead, list_leads
+from inbox.sms.consent import do_record_consent
+from inbox.sms.models import SmsConsent
 from tests.conftest import create_account
 
 Maker = async_sessionmaker[AsyncSession]
@@ -217,7 +222,7 @@ async def test_a_duplicate_inbound_message_is_recorded_once(
     await reply(sessionmaker, conversation_id, "a@example.com", message_id="<m1@mail.example.com>")
     await reply(sessionmaker, conversation_id, "a@example.com", message_id="<m1@mail.example.com>")
     async with sessionmaker() as s:
-        from inbox.conversations import get_thread
+        from inbox.conversations.service import get_thread
 
         thread = await get_thread(s, cmu, conversation_id)
     assert len(thread.messages) == 1
@@ -226,8 +231,8 @@ async def test_a_duplicate_inbound_message_is_recorded_once(
 async def test_a_send_composed_before_a_newer_message_is_refused_with_what_is_new(
     sessionmaker: Maker, cmu: Actor
 ) -> None:
+    from inbox.conversations.models import Message
     from inbox.errors import Conflict
-    from inbox.models import Message
 
     colleague = await create_account(sessionmaker, "sam@oem.test")
     _, cid = await new_prospect(sessionmaker, cmu, "a@example.com")

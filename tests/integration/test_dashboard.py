@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.messages import do_record_inbound
-from inbox.models import Channel, Message, OutboxJob, SmsConsent
-from inbox.schemas import InboundMessage
-from inbox.sms_consent import do_record_consent
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel, Message
+from inbox.email.schemas import InboundMessage
+from inbox.outbox.models import OutboxJob
+from inbox.sms.consent import do_record_consent
+from inbox.sms.models import SmsConsent
 from tests.conftest import count_rows, create_account
 from tests.support.workflows import Api, api_for
 

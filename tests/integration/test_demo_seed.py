@@ -8,24 +8,16 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from inbox.access import actor_of
-from inbox.conversations import list_conversations
-from inbox.db import make_engine, make_sessionmaker
-from inbox.models import (
-    Account,
-    Conversation,
-    DeliveryStatus,
-    Direction,
-    FollowUpStatus,
-    Lead,
-    Message,
-    OutboxJob,
-    OutboxState,
-    Prospect,
-    Role,
-    utcnow,
-)
-from inbox.passwords import verify_password
+from inbox.accounts.models import Account, Role
+from inbox.accounts.passwords import verify_password
+from inbox.contacts.models import Prospect
+from inbox.conversations.models import Conversation, DeliveryStatus, Direction, Message
+from inbox.conversations.service import list_conversations
+from inbox.core.access import actor_of
+from inbox.core.db import make_engine, make_sessionmaker
+from inbox.core.model import utcnow
+from inbox.leads.models import FollowUpStatus, Lead
+from inbox.outbox.models import OutboxJob, OutboxState
 from server.demo import DEMO_ACCOUNTS, seed_demo
 from server.settings import load_settings
 

@@ -22,28 +22,26 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.parse import parse_message
 from channels.storage import FileAttachmentStore
-from inbox.access import Actor
-from inbox.mailboxes import Cursor, do_acquire_lease, do_ingest
-from inbox.models import (
-    Account,
+from inbox.accounts.models import Account
+from inbox.contacts.models import Prospect
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import ProspectCreate
+from inbox.conversations.models import (
     Attachment,
     Channel,
     Conversation,
     DeliveryStatus,
     Direction,
-    InboundFailure,
     Message,
-    Notification,
     Participant,
-    Prospect,
-    RecipientOutcome,
-    RecipientStatus,
-    SuppressedAddress,
-    utcnow,
 )
-from inbox.prospects import do_create_prospect
-from inbox.schemas import ProspectCreate
-from inbox.threading import ThreadingContext, Unplaceable, do_receive_email
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.email.mailboxes import Cursor, do_acquire_lease, do_ingest
+from inbox.email.models import InboundFailure, SuppressedAddress
+from inbox.email.placement import ThreadingContext, Unplaceable, do_receive_email
+from inbox.notifications.models import Notification
+from inbox.outbox.models import RecipientOutcome, RecipientStatus
 
 Maker = async_sessionmaker[AsyncSession]
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"

@@ -12,8 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.models import Message, Participant
-from inbox.reply_tokens import read_reply_token, token_in_address
+from inbox.conversations.models import Message, Participant
+from inbox.email.reply_tokens import read_reply_token, token_in_address
 from tests.conftest import create_account
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.live import Socket, User, live_server

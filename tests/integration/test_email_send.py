@@ -19,27 +19,20 @@ from litestar.testing import AsyncTestClient
 
 from channels.email.smtp import SmtpChannel, SmtpConfig
 from channels.storage import FileAttachmentStore
-from inbox.events import MemoryPublisher
-from inbox.messages import SendContext
-from inbox.models import (
-    Attachment,
-    Channel,
-    DeliveryStatus,
-    Direction,
-    Event,
-    Message,
-    OutboxJob,
-    OutboxState,
-    RecipientOutcome,
-    Role,
-)
-from inbox.outbox import Sender
-from inbox.ports import DeliveryLookup
-from inbox.prospects import do_create_prospect
-from inbox.reply_tokens import read_reply_token, token_in_address
-from inbox.schemas import MessageCreate, ProspectCreate
-from inbox.sending import do_send_message
-from inbox.suppression import do_suppress
+from inbox.accounts.models import Role
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import ProspectCreate
+from inbox.conversations.messages import SendContext
+from inbox.conversations.models import Attachment, Channel, DeliveryStatus, Direction, Message
+from inbox.conversations.schemas import MessageCreate
+from inbox.conversations.sending import do_send_message
+from inbox.core.ports import DeliveryLookup
+from inbox.email.reply_tokens import read_reply_token, token_in_address
+from inbox.email.suppression import do_suppress
+from inbox.events.log import MemoryPublisher
+from inbox.events.models import Event
+from inbox.outbox.models import OutboxJob, OutboxState, RecipientOutcome
+from inbox.outbox.queue import Sender
 from server.app import create_app
 from server.services import Services, build_services
 from tests.conftest import count_rows, create_account

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.email.imap import ImapConfig, ImapError, ImapWatcher
 from channels.email.smtp import SmtpChannel, SmtpConfig, SmtpTls
 from channels.storage import FileAttachmentStore
-from inbox.events import MemoryPublisher
-from inbox.models import Channel, Message
-from inbox.ports import OutboundEnvelope, TransientDeliveryError
-from inbox.threading import ThreadingContext
+from inbox.conversations.models import Channel, Message
+from inbox.core.ports import OutboundEnvelope, TransientDeliveryError
+from inbox.email.placement import ThreadingContext
+from inbox.events.log import MemoryPublisher
 from server.services import email_channel, imap_watcher
 from server.settings import SettingsError, load_settings
 from tests.conftest import service_missing

@@ -7,8 +7,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
-from inbox.events import (
+from inbox.accounts.models import Account
+from inbox.core.access import Actor
+from inbox.events.log import (
     drop_events_since,
     event_batch,
     event_mark,
@@ -16,7 +17,7 @@ from inbox.events import (
     staff_ids,
     take_pending,
 )
-from inbox.models import Account, Event
+from inbox.events.models import Event
 
 
 async def _log(session: AsyncSession, account_id: int) -> list[tuple[int, str, object]]:

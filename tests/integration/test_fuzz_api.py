@@ -29,8 +29,8 @@ import uvicorn
 from hypothesis import strategies as st
 from schemathesis.config import SchemathesisConfig
 
-from inbox.db import make_engine, make_sessionmaker
-from inbox.models import Role
+from inbox.accounts.models import Role
+from inbox.core.db import make_engine, make_sessionmaker
 from server.app import create_app
 from server.settings import load_settings
 from tests.conftest import _truncate as truncate

@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from channels.email.imap import PARSER_PROCESS_CHUNKS, ImapConfig, ImapWatcher
 from channels.email.parser_process import ParserProcess
 from channels.storage import FileAttachmentStore
-from inbox.events import MemoryPublisher
-from inbox.models import Message
-from inbox.schemas import InboundMessage
-from inbox.threading import ThreadingContext
+from inbox.conversations.models import Message
+from inbox.email.placement import ThreadingContext
+from inbox.email.schemas import InboundMessage
+from inbox.events.log import MemoryPublisher
 from tests.support.dovecot import PASSWORD, Dovecot
 
 Maker = async_sessionmaker[AsyncSession]

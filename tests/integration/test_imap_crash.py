@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from inbox.db import make_sessionmaker
-from inbox.models import Mailbox, Message
+from inbox.conversations.models import Message
+from inbox.core.db import make_sessionmaker
+from inbox.email.models import Mailbox
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.processes import Process, wait_for, workers
 

@@ -16,11 +16,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.imap import ImapConfig, ImapWatcher
 from channels.storage import FileAttachmentStore
-from inbox.access import Actor
-from inbox.events import MemoryPublisher
-from inbox.mailboxes import Cursor, LeaseLost, do_acquire_lease, do_record_progress, get_cursor
-from inbox.models import Mailbox, Message, utcnow
-from inbox.threading import ThreadingContext
+from inbox.conversations.models import Message
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.email.mailboxes import (
+    Cursor,
+    LeaseLost,
+    do_acquire_lease,
+    do_record_progress,
+    get_cursor,
+)
+from inbox.email.models import Mailbox
+from inbox.email.placement import ThreadingContext
+from inbox.events.log import MemoryPublisher
 from tests.conftest import service_missing
 from tests.support.dovecot import PASSWORD, Dovecot, running_dovecot
 

@@ -15,20 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.parse import parse_message
 from channels.storage import FileAttachmentStore
-from inbox.access import Actor
-from inbox.mailboxes import do_acquire_lease, do_ingest
-from inbox.models import (
-    Channel,
-    DeliveryStatus,
-    Direction,
-    Message,
-    Notification,
-    Participant,
-    utcnow,
-)
-from inbox.prospects import do_create_prospect
-from inbox.schemas import ProspectCreate
-from inbox.threading import ThreadingContext
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import ProspectCreate
+from inbox.conversations.models import Channel, DeliveryStatus, Direction, Message, Participant
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.email.mailboxes import do_acquire_lease, do_ingest
+from inbox.email.placement import ThreadingContext
+from inbox.notifications.models import Notification
 from tests.conftest import create_account
 
 Maker = async_sessionmaker[AsyncSession]

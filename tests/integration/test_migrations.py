@@ -23,7 +23,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from inbox.db import (
+from inbox.core.db import (
     MIGRATIONS_DIR,
     alembic_config,
     head_revision,
@@ -32,7 +32,7 @@ from inbox.db import (
     schema_is_current,
 )
 from inbox.migrations import NOT_IN_MODELS, include_name, not_in_models
-from inbox.models import Base
+from inbox.tables import Base
 from tests.conftest import PG_ADMIN_URL, _pg_admin
 
 MERGE = "0013_one_line"

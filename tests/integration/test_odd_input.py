@@ -14,18 +14,14 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inbox.models import (
-    Account,
-    Lead,
-    Message,
-    OutboxJob,
-    Prospect,
-    ProspectPhone,
-    Role,
-    SavedView,
-    Snippet,
-    Task,
-)
+from inbox.accounts.models import Account, Role
+from inbox.contacts.models import Prospect, ProspectPhone
+from inbox.conversations.models import Message
+from inbox.leads.models import Lead
+from inbox.outbox.models import OutboxJob
+from inbox.queues.models import SavedView
+from inbox.snippets.models import Snippet
+from inbox.tasks.models import Task
 from server.app import create_app
 from tests.conftest import count_rows, create_account
 from tests.integration.test_api import make_settings, sign_in

@@ -22,8 +22,8 @@ from litestar import get
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from inbox.accounts.sessions import do_login
 from inbox.errors import RateLimited
-from inbox.sessions import do_login
 from server.app import SECURITY_HEADERS, create_app
 from tests.conftest import PG_ADMIN_URL, _pg_admin, create_account
 from tests.integration.test_api import make_settings, sign_in

@@ -9,13 +9,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
-from inbox.conversations import list_conversations
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import ProspectCreate
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel, Conversation
+from inbox.conversations.service import list_conversations
+from inbox.core.access import Actor
+from inbox.core.model import utcnow
+from inbox.email.schemas import InboundMessage
 from inbox.errors import ValidationFailed
-from inbox.messages import do_record_inbound
-from inbox.models import Channel, Conversation, utcnow
-from inbox.prospects import do_create_prospect
-from inbox.schemas import InboundMessage, ProspectCreate
 
 Maker = async_sessionmaker[AsyncSession]
 

@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.models import Lead, SmsConsent
-from inbox.sms_consent import do_record_consent
+from inbox.leads.models import Lead
+from inbox.sms.consent import do_record_consent
+from inbox.sms.models import SmsConsent
 from tests.conftest import create_account
 from tests.support.live import LiveServer, Socket, User, live_server
 from tests.support.workflows import Api, api_for

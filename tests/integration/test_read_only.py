@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from inbox.db import make_engine, make_sessionmaker
-from inbox.models import Account
+from inbox.accounts.models import Account
+from inbox.core.db import make_engine, make_sessionmaker
 from tests.conftest import create_account
 
 Maker = async_sessionmaker[AsyncSession]

@@ -13,10 +13,12 @@ import sqlalchemy as sa
 import websockets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.messages import do_record_inbound
-from inbox.models import Account, Channel, Event
-from inbox.ports import StoredEvent
-from inbox.schemas import InboundMessage
+from inbox.accounts.models import Account
+from inbox.conversations.messages import do_record_inbound
+from inbox.conversations.models import Channel
+from inbox.core.ports import StoredEvent
+from inbox.email.schemas import InboundMessage
+from inbox.events.models import Event
 from server.realtime.hub import Unfinished
 from tests.conftest import create_account
 from tests.support.live import LiveServer, Socket, User, live_server

@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 
-from inbox.db import alembic_config, head_revision, make_engine, schema_is_current
+from inbox.core.db import alembic_config, head_revision, make_engine, schema_is_current
 from tests.conftest import PG_ADMIN_URL, _pg_admin
 from tests.integration.test_migrations import OLD_HEADS
 

@@ -15,21 +15,15 @@ import sqlalchemy as sa
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
+from inbox.accounts.models import Role
+from inbox.contacts.models import Prospect
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import PhoneInput, ProspectCreate
+from inbox.conversations.models import Channel, Conversation, DeliveryStatus, Direction, Message
+from inbox.core.access import Actor
 from inbox.errors import ValidationFailed
-from inbox.models import (
-    Channel,
-    Conversation,
-    DeliveryStatus,
-    Direction,
-    Message,
-    Prospect,
-    Role,
-)
-from inbox.prospects import do_create_prospect
-from inbox.schemas import PhoneInput, ProspectCreate
-from inbox.search import MessageSearch, SearchHit, search_messages
-from inbox.search_export import neutralize
+from inbox.search.export import neutralize
+from inbox.search.service import MessageSearch, SearchHit, search_messages
 from server.app import create_app
 from tests.conftest import create_account
 from tests.integration.test_api import make_settings, sign_in
@@ -312,7 +306,7 @@ async def test_updates_and_deletions_are_reflected(sessionmaker: Maker, corpus: 
 async def test_a_prospect_rename_is_reflected_in_name_and_keyword_searches(
     sessionmaker: Maker, corpus: Corpus, names_walk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inbox import search_backends
+    from inbox.search import backends as search_backends
 
     # On PostgreSQL: rows walked newest first, or read through GIN, which needs each row's
     # names and its block of ids (migrations 0010, 0011) kept right by the triggers.
@@ -561,7 +555,7 @@ OFFERS_FROM = 2 * 2**15 - 15
 async def test_every_plan_finds_the_same_pages(
     sessionmaker: Maker, corpus: Corpus, plan: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inbox import search_backends
+    from inbox.search import backends as search_backends
 
     conversation = await add_prospect(
         sessionmaker, corpus.cmu, ProspectCreate(first_name="Pat", last_name="Smithson")
@@ -612,7 +606,7 @@ async def test_every_plan_finds_the_same_pages(
 async def test_an_export_without_keywords_reads_filtered_batches_newest_first(
     client: AsyncTestClient[Any], sessionmaker: Maker, cmu: Actor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from inbox import search_export
+    from inbox.search import export as search_export
 
     # Batches of 100: the filtered read without keywords pages by id like the keyword one.
     monkeypatch.setattr(search_export, "BATCH_ROWS", (100, 100))
@@ -652,7 +646,7 @@ async def test_a_word_in_no_message_is_looked_up_even_after_the_table_grew(
     """A word missing from PostgreSQL's statistics is estimated at PG_RARE of the table's rows
     as the planner reckons them now; compared with the rows counted at the last ANALYZE, a
     grown table made a typo look common, and its search walked every message."""
-    from inbox import search_backends
+    from inbox.search import backends as search_backends
 
     conversation = await add_prospect(sessionmaker, cmu, ProspectCreate(first_name="Pat"))
     await add_texts(sessionmaker, conversation, 200)

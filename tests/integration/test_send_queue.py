@@ -15,12 +15,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.email.smtp import SmtpChannel, SmtpConfig
 from channels.storage import FileAttachmentStore
-from inbox import outbox
-from inbox.access import Actor
-from inbox.events import MemoryPublisher
-from inbox.messages import SendContext
-from inbox.models import Channel, DeliveryStatus, Event, Message, OutboxJob, OutboxState
-from inbox.outbox import (
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import ProspectCreate
+from inbox.conversations.messages import SendContext
+from inbox.conversations.models import Channel, DeliveryStatus, Message
+from inbox.conversations.schemas import MessageCreate
+from inbox.conversations.sending import do_send_message
+from inbox.core.access import Actor
+from inbox.core.ports import (
+    DeliveryLookup,
+    DeliveryReceipt,
+    OutboundEnvelope,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
+from inbox.events.log import MemoryPublisher
+from inbox.events.models import Event
+from inbox.outbox import queue as outbox
+from inbox.outbox.models import OutboxJob, OutboxState
+from inbox.outbox.queue import (
     HAND_OVER_UNKNOWN,
     HandOver,
     Sender,
@@ -28,16 +41,6 @@ from inbox.outbox import (
     claim_due,
     start_hand_over,
 )
-from inbox.ports import (
-    DeliveryLookup,
-    DeliveryReceipt,
-    OutboundEnvelope,
-    PermanentDeliveryError,
-    TransientDeliveryError,
-)
-from inbox.prospects import do_create_prospect
-from inbox.schemas import MessageCreate, ProspectCreate
-from inbox.sending import do_send_message
 from tests.support.smtp import SmtpServer, smtp_server
 
 Maker = async_sessionmaker[AsyncSession]

@@ -20,8 +20,9 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
-from inbox.models import DeliveryStatus, Message, OutboxJob, OutboxState
+from inbox.conversations.models import DeliveryStatus, Message
+from inbox.core.access import Actor
+from inbox.outbox.models import OutboxJob, OutboxState
 from tests.integration.test_send_queue import queue_messages
 from tests.support.live import free_port
 from tests.support.processes import Process, wait_for, workers
@@ -31,7 +32,7 @@ Maker = async_sessionmaker[AsyncSession]
 pytestmark = pytest.mark.slow
 
 KILLS = 5
-# How a message that was not sent again for fear of a duplicate reads (see inbox/outbox.py).
+# How a message that was not sent again for fear of a duplicate reads (see inbox/outbox/queue.py).
 UNKNOWN = "not sent again"
 
 

@@ -14,7 +14,7 @@ import pytest
 import websockets
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.models import Role
+from inbox.accounts.models import Role
 from tests.conftest import create_account
 from tests.integration.test_realtime_scaleout import PrivateRedis
 from tests.support.live import (

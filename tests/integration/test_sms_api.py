@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from inbox.models import Message, OutboxJob, SmsConsentChange
+from inbox.conversations.models import Message
+from inbox.outbox.models import OutboxJob
+from inbox.sms.models import SmsConsentChange
 from server.app import create_app
 from tests.conftest import count_rows, create_account
 from tests.integration.test_api import make_settings, sign_in

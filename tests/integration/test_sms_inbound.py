@@ -31,16 +31,11 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from channels.storage import FileAttachmentStore
-from inbox.events import MemoryPublisher
-from inbox.models import (
-    Attachment,
-    Event,
-    InboundSmsRequest,
-    Message,
-    SmsConsent,
-    SmsConsentChange,
-)
-from inbox.sms_inbound import (
+from inbox.conversations.models import Attachment, Message
+from inbox.core.transactions import run_in_transaction
+from inbox.events.log import MemoryPublisher
+from inbox.events.models import Event
+from inbox.sms.inbound import (
     LEASE,
     MEDIA_ATTEMPTS,
     PLACE_ATTEMPTS,
@@ -49,8 +44,8 @@ from inbox.sms_inbound import (
     do_accept_inbound_sms,
     do_place_inbound_sms,
 )
-from inbox.sms_messages import InboundSms, SmsMedia
-from inbox.transactions import run_in_transaction
+from inbox.sms.messages import InboundSms, SmsMedia
+from inbox.sms.models import InboundSmsRequest, SmsConsent, SmsConsentChange
 from server.app import create_app
 from server.services import build_services
 from server.settings import Settings

@@ -13,25 +13,20 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.sms.twilio import TwilioConfig, TwilioSmsChannel
-from inbox.access import Actor
+from inbox.contacts.prospects import do_create_prospect
+from inbox.contacts.schemas import PhoneInput, ProspectCreate
+from inbox.conversations.messages import SendContext
+from inbox.conversations.models import Channel, DeliveryStatus, Message
+from inbox.conversations.schemas import MessageCreate
+from inbox.conversations.sending import do_send_message
+from inbox.core.access import Actor
 from inbox.errors import Unprocessable
-from inbox.events import MemoryPublisher
-from inbox.messages import SendContext
-from inbox.models import (
-    Channel,
-    DeliveryStatus,
-    Message,
-    OutboxJob,
-    OutboxState,
-    SmsConsent,
-    SmsConsentChange,
-)
-from inbox.outbox import Sender, claim_due, start_hand_over
-from inbox.prospects import do_create_prospect
-from inbox.schemas import MessageCreate, PhoneInput, ProspectCreate
-from inbox.sending import do_send_message
-from inbox.sms_consent import OptOutRecordingChannel, do_record_consent, get_sms_status
-from inbox.sms_messages import SmsStatusReport, do_record_sms_status
+from inbox.events.log import MemoryPublisher
+from inbox.outbox.models import OutboxJob, OutboxState
+from inbox.outbox.queue import Sender, claim_due, start_hand_over
+from inbox.sms.consent import OptOutRecordingChannel, do_record_consent, get_sms_status
+from inbox.sms.messages import SmsStatusReport, do_record_sms_status
+from inbox.sms.models import SmsConsent, SmsConsentChange
 from tests.support.live import free_port
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, Answer, FakeTwilio, fake_twilio
 

@@ -16,22 +16,15 @@ from twilio.request_validator import RequestValidator
 
 from channels.sms.twilio import TwilioSmsChannel
 from channels.storage import FileAttachmentStore
-from inbox.events import MemoryPublisher
-from inbox.models import (
-    Attachment,
-    Conversation,
-    DeliveryStatus,
-    Event,
-    InboundSmsRequest,
-    Message,
-    Notification,
-    OutboxJob,
-    PhoneLookup,
-    Prospect,
-    SmsConsentChange,
-)
-from inbox.ports import Clock, SystemClock
-from inbox.sms_inbound import SmsPlacer
+from inbox.contacts.models import Prospect
+from inbox.conversations.models import Attachment, Conversation, DeliveryStatus, Message
+from inbox.core.ports import Clock, SystemClock
+from inbox.events.log import MemoryPublisher
+from inbox.events.models import Event
+from inbox.notifications.models import Notification
+from inbox.outbox.models import OutboxJob
+from inbox.sms.inbound import SmsPlacer
+from inbox.sms.models import InboundSmsRequest, PhoneLookup, SmsConsentChange
 from server.app import create_app
 from server.services import twilio_config
 from server.settings import Settings

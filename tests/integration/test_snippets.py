@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.models import Role
-from inbox.snippets import render
+from inbox.accounts.models import Role
+from inbox.snippets.service import render
 from tests.conftest import create_account
 from tests.support.workflows import Api, api_for
 

@@ -14,10 +14,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.access import Actor
+from inbox.accounts.models import Role
+from inbox.contacts.models import Prospect
+from inbox.conversations.models import Conversation
+from inbox.core.access import Actor
+from inbox.core.model import Base
 from inbox.errors import PermissionDenied
-from inbox.models import Base, Conversation, Prospect, Role, Task
-from inbox.tasks import (
+from inbox.tasks.models import Task
+from inbox.tasks.service import (
     TaskCreate,
     TaskFilter,
     TaskUpdate,

@@ -14,10 +14,14 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.db import make_engine, make_sessionmaker
-from inbox.events import MemoryPublisher
-from inbox.models import Conversation, Notification, Prospect, Role, Task
-from inbox.tasks import notify_overdue_tasks
+from inbox.accounts.models import Role
+from inbox.contacts.models import Prospect
+from inbox.conversations.models import Conversation
+from inbox.core.db import make_engine, make_sessionmaker
+from inbox.events.log import MemoryPublisher
+from inbox.notifications.models import Notification
+from inbox.tasks.models import Task
+from inbox.tasks.service import notify_overdue_tasks
 from tests.conftest import create_account
 from tests.support.live import Socket, User, live_server
 from tests.support.workflows import Api, api_for

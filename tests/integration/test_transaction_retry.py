@@ -16,9 +16,9 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from inbox.db import make_engine, make_sessionmaker
-from inbox.models import Account, Role
-from inbox.transactions import is_retryable, run_in_transaction
+from inbox.accounts.models import Account, Role
+from inbox.core.db import make_engine, make_sessionmaker
+from inbox.core.transactions import is_retryable, run_in_transaction
 from server.problems import EXCEPTION_HANDLERS
 from server.retry import RETRY_HEADER, TransactionRetryMiddleware, conflict_handler
 from tests.conftest import _truncate as truncate

@@ -20,7 +20,7 @@ import pytest
 import sqlalchemy as sa
 import uvicorn
 
-from inbox.models import Channel, DeliveryStatus, Direction, Message
+from inbox.conversations.models import Channel, DeliveryStatus, Direction, Message
 from server.app import create_app
 from server.demo import seed_demo
 from server.services import Services, build_services

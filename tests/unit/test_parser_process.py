@@ -16,7 +16,7 @@ import msgspec
 
 from channels.email.parse import parse_message
 from channels.email.parser_process import ParserProcess
-from inbox.schemas import InboundMessage
+from inbox.email.schemas import InboundMessage
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "email"
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from inbox.contacts.phones import parse_phone, try_parse_phone
 from inbox.errors import ValidationFailed
-from inbox.phones import parse_phone, try_parse_phone
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from inbox.ports import StoredEvent
+from inbox.core.ports import StoredEvent
 from server.realtime.frames import EVENT_FRAMES, encoder, server_decoder
 from server.realtime.hub import LiveGroup, group_events
 

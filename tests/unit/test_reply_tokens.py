@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from inbox.reply_tokens import make_reply_token, read_reply_token, reply_address, token_in_address
+from inbox.email.reply_tokens import (
+    make_reply_token,
+    read_reply_token,
+    reply_address,
+    token_in_address,
+)
 
 KEY = "k" * 40
 

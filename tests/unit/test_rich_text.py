@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from inbox.rich_text import html_to_text, sanitize_html, text_to_html
+from inbox.conversations.rich_text import html_to_text, sanitize_html, text_to_html
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,10 @@ from channels.sms.twilio_webhooks import (
     parse_status,
     signature_of,
 )
-from inbox.models import DeliveryStatus
-from inbox.phones import can_text_by_type, line_type
-from inbox.sms_consent import keyword_of
-from inbox.sms_segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
+from inbox.contacts.phones import can_text_by_type, line_type
+from inbox.conversations.models import DeliveryStatus
+from inbox.sms.consent import keyword_of
+from inbox.sms.segments import GSM7_BASIC, GSM7_EXTENSION, count_segments
 from server.settings import DEFAULT_HELP_REPLY, SettingsError, load_settings
 
 

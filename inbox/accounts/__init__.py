@@ -1,0 +1,1 @@
+"""Accounts and roles, sign-in sessions and login throttling, sender profiles and signatures."""

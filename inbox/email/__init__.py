@@ -1,0 +1,1 @@
+"""Email in and out: drafting, placement of inbound mail in threads, mailboxes, bounces, suppression, reply tokens."""

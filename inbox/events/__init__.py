@@ -1,0 +1,1 @@
+"""The per-user ordered event log behind the websocket."""

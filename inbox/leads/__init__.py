@@ -1,0 +1,1 @@
+"""Leads of a prospect: type, source, follow-up status, dealer, qualify state."""

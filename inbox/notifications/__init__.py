@@ -1,0 +1,1 @@
+"""In-app notifications per user: reply received, task overdue, delivery failed."""

@@ -1,0 +1,1 @@
+"""The durable send queue and the recorded outcome per recipient."""

@@ -1,0 +1,1 @@
+"""Lead queues: a user's saved, counted views over leads."""

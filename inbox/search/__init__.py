@@ -1,0 +1,1 @@
+"""The message search grid: criteria, one backend per database, CSV export."""

@@ -1,0 +1,1 @@
+"""Texts: drafting, the consent ledger, segments."""

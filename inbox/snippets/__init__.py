@@ -1,0 +1,1 @@
+"""Shared canned text with merge fields."""

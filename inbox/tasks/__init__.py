@@ -1,0 +1,1 @@
+"""Tasks on prospects: status from the clock, permissions, the overdue notice."""
