@@ -187,7 +187,7 @@ async def serve_inbox(accounts: int, port: int, data_dir: Path) -> None:
             "INBOX_RUN_WORKERS": "false",
         }
     )
-    migrate(settings.database_url)
+    migrate(settings.database.url)
     services = build_services(settings)
     await seed(services.engine, accounts)
     account_ids = list(range(1, accounts + 1))

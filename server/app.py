@@ -25,12 +25,12 @@ from inbox.core.model import utcnow
 from server.api import api_router
 from server.api.deps import provide_actor, provide_services, provide_session
 from server.auth import PUBLIC_PATHS, SESSION_COOKIE, SessionAuthMiddleware
+from server.background import run_background
 from server.input_guard import CheckedRequest, check_parameters
 from server.problems import EXCEPTION_HANDLERS, ProblemResponses
 from server.realtime.socket import ASGI_SEND, event_stream
 from server.retry import TransactionRetryMiddleware, conflict_handler
-from server.scheduler import run_scheduler
-from server.services import Services, build_services, maintain
+from server.services import Services, build_services
 from server.settings import Settings
 from server.webhooks import TwilioWebhookController
 
@@ -57,8 +57,8 @@ class SchemaOutOfDate(RuntimeError):
 async def ensure_schema(services: Services) -> None:
     """Migrate the embedded default; anywhere else refuse to run on an old schema."""
     settings = services.settings
-    if settings.auto_migrate:
-        await asyncio.to_thread(migrate, settings.database_url)
+    if settings.database.auto_migrate:
+        await asyncio.to_thread(migrate, settings.database.url)
         return
     current, revision, head = await schema_is_current(services.engine)
     if not current:
@@ -74,12 +74,9 @@ def _lifespan(services: Services) -> Any:
         await ensure_schema(services)
         async with asyncio.TaskGroup() as group:
             tasks = [group.create_task(services.hub.run(), name="realtime-hub")]
-            if services.settings.run_workers:
-                tasks.append(group.create_task(services.sender.run(), name="send-queue"))
-                tasks.append(group.create_task(maintain(services), name="maintenance"))
-                if services.watcher is not None:
-                    tasks.append(group.create_task(services.watcher.run(), name="imap-watcher"))
-                tasks.append(group.create_task(run_scheduler(services), name="scheduler"))
+            if services.settings.workers.in_app:
+                # The same list `inbox worker` runs (server/background.py).
+                tasks.append(group.create_task(run_background(services), name="background"))
             try:
                 yield
             finally:
@@ -101,8 +98,8 @@ async def health(state: State) -> Response[dict[str, Any]]:
             await conn.execute(sa.text("SELECT 1"))
     except Exception as exc:
         report["database"] = f"unreachable: {type(exc).__name__}"
-    if services.settings.redis_url:
-        report["redis"] = await _redis_status(services.settings.redis_url)
+    if services.settings.redis.url:
+        report["redis"] = await _redis_status(services.settings.redis.url)
     ok = all(v in ("ok", "not configured") for v in report.values())
     body: dict[str, Any] = {"status": "ok" if ok else "degraded", **report}
     if services.settings.warnings:
@@ -225,7 +222,7 @@ def create_app(settings: Settings, services: Services | None = None) -> Litestar
         lifespan=[_lifespan(services)],
         openapi_config=(
             OpenAPIConfig(title="Inbox API", version="0.1.0", path="/schema")
-            if settings.openapi
+            if settings.web.openapi
             else None
         ),
         request_max_body_size=MAX_BODY_BYTES,

@@ -35,8 +35,10 @@ def check_origin(connection: ASGIConnection[Any, Any, Any, Any], services: Servi
     """A browser's cross-site request carries a foreign Origin; refuse it. So does a page
     opened at another address of this server than INBOX_PUBLIC_URL: the refusal says so."""
     origin = connection.headers.get("origin")
-    if origin and origin.rstrip("/") != services.settings.public_origin:
-        raise PermissionDeniedException(not_the_public_url(origin, services.settings.public_url))
+    if origin and origin.rstrip("/") != services.settings.web.public_origin:
+        raise PermissionDeniedException(
+            not_the_public_url(origin, services.settings.web.public_url)
+        )
 
 
 def not_the_public_url(origin: str, public_url: str) -> str:

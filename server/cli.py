@@ -16,6 +16,7 @@ from server.settings import (
     Settings,
     SettingsError,
     configure_logging,
+    keep_secret_key,
     load_settings,
     redact_url,
 )
@@ -29,7 +30,7 @@ def _fail(message: str) -> int:
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     from inbox.core.db import migrate
 
-    migrate(settings.database_url)
+    migrate(settings.database.url)
     print("Database schema is up to date.")
     return 0
 
@@ -42,10 +43,10 @@ def database_problem(settings: Settings, exc: BaseException) -> str | None:
 
     if not isinstance(exc, sa.exc.SQLAlchemyError | OSError):
         return None
-    where = redact_url(settings.database_url)
+    where = redact_url(settings.database.url)
     cause: BaseException = getattr(exc, "orig", None) or exc
     detail = " ".join(str(cause).split()) or type(cause).__name__
-    password = urlsplit(settings.database_url).password
+    password = urlsplit(settings.database.url).password
     if password:
         detail = detail.replace(password, "***")
     return f"INBOX_DATABASE_URL: cannot use the database at {where}: {detail[:300]}"
@@ -58,10 +59,10 @@ async def _check_schema(settings: Settings) -> str | None:
 
     engine = None
     try:
-        if settings.auto_migrate:
-            await asyncio.to_thread(migrate, settings.database_url)
+        if settings.database.auto_migrate:
+            await asyncio.to_thread(migrate, settings.database.url)
             return None
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database.url)
         current, revision, head = await schema_is_current(engine)
     except Exception as exc:
         problem = database_problem(settings, exc)
@@ -73,7 +74,7 @@ async def _check_schema(settings: Settings) -> str | None:
             await engine.dispose()
     if not current:
         return (
-            f"INBOX_DATABASE_URL ({redact_url(settings.database_url)}): the database schema is "
+            f"INBOX_DATABASE_URL ({redact_url(settings.database.url)}): the database schema is "
             f"at {revision or 'nothing (an empty database)'} but this code needs {head}: "
             "run `inbox migrate` first."
         )
@@ -83,9 +84,9 @@ async def _check_schema(settings: Settings) -> str | None:
 def uvicorn_proxy_options(settings: Settings) -> dict[str, Any]:
     """Believe X-Forwarded-For and X-Forwarded-Proto only from INBOX_TRUSTED_PROXIES (uvicorn
     would otherwise trust them from 127.0.0.1, or FORWARDED_ALLOW_IPS, by default)."""
-    if not settings.trusted_proxies:
+    if not settings.web.trusted_proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
-    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.web.trusted_proxies)}
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -94,8 +95,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     problem = asyncio.run(_check_schema(settings))
     if problem:
         return _fail(problem)
-    if args.workers > 1 and not settings.redis_url:
+    if args.workers > 1 and not settings.redis.url:
         return _fail("--workers above 1 needs INBOX_REDIS_URL for live events across processes")
+    keep_secret_key(settings)  # before uvicorn's processes read it (server/asgi.py)
     uvicorn.run(
         "server.asgi:app",
         host=args.host,
@@ -114,6 +116,7 @@ def cmd_worker(settings: Settings, _: argparse.Namespace) -> int:
     problem = asyncio.run(_check_schema(settings))
     if problem:
         return _fail(problem)
+    settings = keep_secret_key(settings)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(run_worker(settings))
     return 0
@@ -124,6 +127,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
 
     from server.demo import seed_demo
 
+    settings = keep_secret_key(settings)
     try:
         asyncio.run(seed_demo(settings, out=sys.stdout))
     except Exception as exc:
@@ -181,9 +185,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(run=cmd_serve)
-    sub.add_parser("worker", help="run background work only (send queue)").set_defaults(
-        run=cmd_worker
-    )
+    sub.add_parser(
+        "worker", help="run the background work only (send queue, SMS placer, scheduler...)"
+    ).set_defaults(run=cmd_worker)
     demo = sub.add_parser("demo", help="seed demo data and run the app with sandbox channels")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)

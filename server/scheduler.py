@@ -23,4 +23,4 @@ async def run_scheduler(services: Services) -> None:
                 log.info("notified %d overdue task(s)", notified)
         except Exception:
             log.exception("scheduler pass failed; will retry")
-        await asyncio.sleep(services.settings.task_check_seconds)
+        await asyncio.sleep(services.settings.workers.task_check_seconds)

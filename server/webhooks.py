@@ -33,13 +33,14 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def verified_form(request: Request[Any, Any, Any], services: Services) -> dict[str, str]:
     """The request's form, once its signature proves Twilio sent it; else a 403."""
     signature = request.headers.get("x-twilio-signature", "")
-    token = services.settings.twilio_auth_token
+    twilio = services.settings.twilio
+    token = twilio.auth_token if twilio else ""
     if not signature or not token:
         raise PermissionDeniedException("Missing X-Twilio-Signature.")
     form = await request.form()
     items = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     query = request.url.query
-    url = f"{services.settings.public_url}{request.url.path}{f'?{query}' if query else ''}"
+    url = f"{services.settings.web.public_url}{request.url.path}{f'?{query}' if query else ''}"
     if not is_valid_signature(token, url, items, signature):
         raise PermissionDeniedException("Invalid X-Twilio-Signature.")
     return dict(items)

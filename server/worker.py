@@ -11,22 +11,24 @@ import msgspec
 from inbox.accounts.schemas import AccountCreate, AccountRead
 from inbox.accounts.service import do_create_account
 from inbox.errors import ValidationFailed
-from server.scheduler import run_scheduler
-from server.services import build_services, maintain
+from server.background import run_background
+from server.services import build_services
 from server.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-async def run_worker(settings: Settings) -> None:
-    """Drain the send queue, place inbound texts (in `maintain`), run the scheduler and watch
-    the reply mailbox (when IMAP is configured) until SIGTERM or SIGINT."""
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run the background work (`server/background.py`: the send queue, the SMS placer, the
+    scheduler, maintenance and, when IMAP is configured, the reply mailbox's watcher) until
+    SIGTERM or SIGINT (or until `stop` is set)."""
     services = build_services(settings)
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    signals = (signal.SIGTERM, signal.SIGINT)
+    for sig in signals:
         loop.add_signal_handler(sig, stop.set)
-    if not settings.redis_url:
+    if not settings.redis.url:
         log.warning(
             "INBOX_REDIS_URL is unset: browsers learn of this worker's sends only "
             "when they next catch up from the event log"
@@ -34,17 +36,12 @@ async def run_worker(settings: Settings) -> None:
     log.info("worker %s started", services.sender.worker)
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(services.sender.run(), name="send-queue"),
-                group.create_task(maintain(services), name="maintenance"),
-                group.create_task(run_scheduler(services), name="scheduler"),
-            ]
-            if services.watcher is not None:
-                tasks.append(group.create_task(services.watcher.run(), name="imap-watcher"))
+            work = group.create_task(run_background(services), name="background")
             await stop.wait()
-            for task in tasks:
-                task.cancel()
+            work.cancel()
     finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
         await services.engine.dispose()
     log.info("worker stopped")
 

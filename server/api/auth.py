@@ -77,7 +77,7 @@ class AuthController(Controller):
             value=signed_in.token,
             httponly=True,
             samesite="lax",
-            secure=services.settings.secure_cookies,
+            secure=services.settings.web.secure_cookies,
             path="/",
             max_age=int((signed_in.expires_at - utcnow()).total_seconds()),
         )
@@ -102,7 +102,7 @@ class AuthController(Controller):
     async def address(self, services: NamedDependency[Services]) -> AddressRead:
         """Where the app is meant to be opened (INBOX_PUBLIC_URL): the login page compares it
         with its own address, since a sign-in from any other would be refused."""
-        return AddressRead(public_url=services.settings.public_url)
+        return AddressRead(public_url=services.settings.web.public_url)
 
     @get("/me")
     async def me(

@@ -68,7 +68,7 @@ class EmailController(Controller):
             data,
             uploads,
             context=services.send_context,
-            max_bytes=services.settings.max_attachment_bytes,
+            max_bytes=services.settings.email.max_attachment_bytes,
         )
 
     @post("/{conversation_id:int}/email-preview", status_code=200)

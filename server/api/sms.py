@@ -98,5 +98,5 @@ class DemoSmsController(Controller):
             data,
             store=services.attachments,
             region=settings.phone_region,
-            help_reply=settings.sms_help_reply,
+            help_reply=settings.sms.help_reply,
         )

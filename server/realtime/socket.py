@@ -220,7 +220,7 @@ async def event_stream(socket: WebSocket[Any, Any, Any], state: State) -> None:
     hub: Hub = state.hub
     await socket.accept()
     origin = socket.headers.get("origin")
-    if origin and origin.rstrip("/") != services.settings.public_origin:
+    if origin and origin.rstrip("/") != services.settings.web.public_origin:
         await socket.close(code=CLOSE_BAD_ORIGIN, reason="origin not allowed")
         return
     signed_in = await signed_in_from(socket, services)

@@ -37,7 +37,7 @@ async def browser() -> AsyncIterator[Any]:
 
 async def _dana_sees(settings: Settings) -> tuple[ConversationSummary, ThreadRead]:
     """What the database says Dana's inbox starts with: the newest conversation and its thread."""
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database.url)
     try:
         async with make_sessionmaker(engine)() as session:
             account = await session.scalar(sa.select(Account).where(Account.email == EMAIL))

@@ -45,7 +45,7 @@ async def test_demo_seed_fills_an_empty_database_once(tmp_path: Path) -> None:
     for account in DEMO_ACCOUNTS:
         assert account.email in printed and account.password in printed
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database.url)
     sessionmaker = make_sessionmaker(engine)
     try:
         async with sessionmaker() as session:
@@ -116,8 +116,8 @@ async def test_demo_seed_fills_an_empty_database_once(tmp_path: Path) -> None:
     finally:
         await engine.dispose()
 
-    before = await _counts(settings.database_url)
+    before = await _counts(settings.database.url)
     again = io.StringIO()
     await seed_demo(settings, again)
-    assert await _counts(settings.database_url) == before
+    assert await _counts(settings.database.url) == before
     assert "dana@demo.inbox.test" in again.getvalue()

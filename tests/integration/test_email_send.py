@@ -8,7 +8,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from server.app import create_app
 from server.services import Services, build_services
 from tests.conftest import count_rows, create_account
 from tests.integration.test_api import make_settings, sign_in
+from tests.support.clock import FakeClock
 from tests.support.smtp import SmtpServer, smtp_server
 
 REPLY_MAILBOX = "replies@oem.example"
@@ -152,7 +153,7 @@ async def test_an_email_with_cc_and_bcc_reaches_the_smtp_server_as_sent(
     reply_to = message["Reply-To"]
     token = token_in_address(REPLY_MAILBOX, reply_to)
     assert token is not None and len(token) >= 20
-    secret = setup.services.settings.secret_key
+    secret = setup.services.settings.web.secret_key
     assert read_reply_token(secret, token) == setup.conversation_id
     assert received.mail_from == reply_to, "bounces come back to the watched mailbox"
     assert message.get_content_type() == "multipart/alternative"
@@ -426,14 +427,6 @@ async def test_attachments_are_sent_and_an_oversized_upload_is_refused_writing_n
 
 
 # --- the send queue against the SMTP server, with a clock the test moves ---
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 async def queue_email(sessionmaker: Any, **fields: Any) -> int:

@@ -215,15 +215,16 @@ def test_the_ca_file_setting_reaches_both_channels(pki: Pki, tmp_path: Path) -> 
             "INBOX_TLS_CA_FILE": str(pki.ca_file),
         }
     )
-    assert settings.tls_ca_file == str(pki.ca_file)
+    assert settings.smtp is not None and settings.imap is not None
+    assert settings.smtp.ca_file == settings.imap.ca_file == str(pki.ca_file)
     smtp = email_channel(settings)
     assert isinstance(smtp, SmtpChannel) and smtp.config.ca_file == str(pki.ca_file)
     watcher = imap_watcher(
         settings, async_sessionmaker(), MemoryPublisher(), FileAttachmentStore(tmp_path)
     )
     assert watcher is not None and watcher.config.ca_file == str(pki.ca_file)
-    unset = load_settings({"INBOX_DATA_DIR": str(tmp_path)})
-    assert unset.tls_ca_file is None
+    unset = load_settings({"INBOX_DATA_DIR": str(tmp_path), "INBOX_SMTP_HOST": "smtp.oem.example"})
+    assert unset.smtp is not None and unset.smtp.ca_file is None
 
 
 @pytest.mark.parametrize(

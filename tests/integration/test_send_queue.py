@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,17 +41,10 @@ from inbox.outbox.queue import (
     claim_due,
     start_hand_over,
 )
+from tests.support.clock import FakeClock
 from tests.support.smtp import SmtpServer, smtp_server
 
 Maker = async_sessionmaker[AsyncSession]
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 class FakeChannel:

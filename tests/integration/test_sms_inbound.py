@@ -58,10 +58,10 @@ from tests.integration.test_sms_webhooks import (
     twilio_settings,
     webhook,
 )
+from tests.support.clock import FakeClock
 from tests.support.live import free_port
 from tests.support.processes import wait_for, workers
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN
-from tests.support.workflows import FakeClock
 
 SMS = "/webhooks/twilio/sms"
 JPEG = b"\xff\xd8\xff\xe0" + b"jpeg" * 500

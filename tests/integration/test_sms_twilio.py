@@ -27,19 +27,12 @@ from inbox.outbox.queue import Sender, claim_due, start_hand_over
 from inbox.sms.consent import OptOutRecordingChannel, do_record_consent, get_sms_status
 from inbox.sms.messages import SmsStatusReport, do_record_sms_status
 from inbox.sms.models import SmsConsent, SmsConsentChange
+from tests.support.clock import FakeClock
 from tests.support.live import free_port
 from tests.support.twilio import ACCOUNT_SID, AUTH_TOKEN, Answer, FakeTwilio, fake_twilio
 
 Maker = async_sessionmaker[AsyncSession]
 CALLBACK = "https://inbox.example/webhooks/twilio/status"
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.at = datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from inbox.outbox.models import OutboxJob
 from inbox.sms.inbound import SmsPlacer
 from inbox.sms.models import InboundSmsRequest, PhoneLookup, SmsConsentChange
 from server.app import create_app
-from server.services import twilio_config
 from server.settings import Settings
 from tests.conftest import count_rows, create_account
 from tests.integration.test_api import make_settings, sign_in
@@ -86,15 +85,16 @@ def make_placer(
     publisher: MemoryPublisher | None = None,
 ) -> SmsPlacer:
     """The SMS placer as the app builds it, in the test's own event loop."""
+    assert settings.twilio is not None
     return SmsPlacer(
         sessionmaker,
-        TwilioSmsChannel(twilio_config(settings)),
+        TwilioSmsChannel(settings.twilio),
         publisher or MemoryPublisher(),
         clock or SystemClock(),
         worker,
         store=FileAttachmentStore(settings.attachments_dir),
         region=settings.phone_region,
-        help_reply=settings.sms_help_reply,
+        help_reply=settings.sms.help_reply,
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,18 +14,9 @@ from litestar.testing import AsyncTestClient
 from server.app import create_app
 from server.services import build_services
 from server.settings import load_settings
+from tests.support.clock import FakeClock
 
 PASSWORD = "correct horse battery"
-
-
-@dataclass
-class FakeClock:
-    """The server's clock, moved by the test."""
-
-    at: datetime = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-    def now(self) -> datetime:
-        return self.at
 
 
 class Api:
@@ -79,7 +69,7 @@ async def api_for(db_url: str, tmp_path: Path, **env: str) -> AsyncIterator[Api]
         }
     )
     services = build_services(settings)
-    clock = FakeClock()
+    clock = FakeClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
     services.clock = clock
     app = create_app(settings, services)
     async with AsyncTestClient(app=app, base_url="http://testserver.local") as client:

@@ -16,9 +16,9 @@ def settings(tmp_path: Path, **env: str) -> object:
 
 def test_the_port_follows_the_tls_mode_and_the_reply_address_the_domain(tmp_path: Path) -> None:
     default = load_settings({"INBOX_DATA_DIR": str(tmp_path), "INBOX_EMAIL_DOMAIN": "oem.example"})
-    assert (default.smtp_host, default.smtp_tls, default.smtp_port) == (None, "starttls", 587)
-    assert default.reply_address == "replies@oem.example"
-    assert default.max_attachment_bytes == 10 * 1024 * 1024
+    assert default.smtp is None, "no host: no SMTP section"
+    assert default.email.reply_address == "replies@oem.example"
+    assert default.email.max_attachment_bytes == 10 * 1024 * 1024
     assert email_channel(default) is None, "no host: email goes to the sandbox"
     tls = load_settings(
         {
@@ -28,8 +28,9 @@ def test_the_port_follows_the_tls_mode_and_the_reply_address_the_domain(tmp_path
             "INBOX_REPLY_ADDRESS": "Replies@OEM.example",
         }
     )
-    assert (tls.smtp_host, tls.smtp_tls, tls.smtp_port) == ("smtp.oem.example", "tls", 465)
-    assert tls.reply_address == "replies@oem.example"
+    assert tls.smtp is not None
+    assert (tls.smtp.host, tls.smtp.tls, tls.smtp.port) == ("smtp.oem.example", "tls", 465)
+    assert tls.email.reply_address == "replies@oem.example"
     assert type(email_channel(tls)).__name__ == "SmtpChannel"
     demo = load_settings(
         {

@@ -17,7 +17,7 @@ def test_production_has_no_provider_unless_one_is_named(tmp_path: Path) -> None:
     prod = load_settings(
         {"INBOX_DATA_DIR": str(tmp_path), "INBOX_MODE": "production", "INBOX_SECRET_KEY": KEY}
     )
-    assert (prod.email_provider, prod.sms_provider) == ("none", "none")
+    assert (prod.email.provider, prod.sms.provider) == ("none", "none")
     assert [w.split(":")[0] for w in prod.warnings] == ["email", "sms"]
     assert "INBOX_SMTP_HOST" in prod.warnings[0] and "INBOX_SMS_PROVIDER" in prod.warnings[1]
 
@@ -30,7 +30,7 @@ def test_production_has_no_provider_unless_one_is_named(tmp_path: Path) -> None:
             "INBOX_SMS_PROVIDER": "sandbox",
         }
     )
-    assert (explicit.email_provider, explicit.sms_provider) == ("sandbox", "sandbox")
+    assert (explicit.email.provider, explicit.sms.provider) == ("sandbox", "sandbox")
     assert explicit.warnings == []
 
     smtp = load_settings(
@@ -41,14 +41,14 @@ def test_production_has_no_provider_unless_one_is_named(tmp_path: Path) -> None:
             "INBOX_SMTP_HOST": "smtp.oem.example",
         }
     )
-    assert smtp.email_provider == "smtp"
+    assert smtp.email.provider == "smtp"
 
 
 @pytest.mark.parametrize("mode", ["dev", "demo"])
 def test_dev_and_demo_keep_the_sandbox_by_default(tmp_path: Path, mode: str) -> None:
     s = load_settings({"INBOX_DATA_DIR": str(tmp_path), "INBOX_MODE": mode})
-    assert (s.email_provider, s.sms_provider, s.warnings) == ("sandbox", "sandbox", [])
-    assert s.openapi
+    assert (s.email.provider, s.sms.provider, s.warnings) == ("sandbox", "sandbox", [])
+    assert s.web.openapi
 
 
 @pytest.mark.parametrize(
@@ -71,12 +71,12 @@ def test_a_bad_operating_setting_names_its_variable(
 
 def test_forwarded_headers_are_trusted_only_from_the_named_proxies(tmp_path: Path) -> None:
     none = load_settings({"INBOX_DATA_DIR": str(tmp_path)})
-    assert none.trusted_proxies == ()
+    assert none.web.trusted_proxies == ()
     assert uvicorn_proxy_options(none) == {"proxy_headers": False, "forwarded_allow_ips": []}
     named = load_settings(
         {"INBOX_DATA_DIR": str(tmp_path), "INBOX_TRUSTED_PROXIES": "10.0.0.1, 172.16.0.0/12 ,::1"}
     )
-    assert named.trusted_proxies == ("10.0.0.1", "172.16.0.0/12", "::1")
+    assert named.web.trusted_proxies == ("10.0.0.1", "172.16.0.0/12", "::1")
     assert uvicorn_proxy_options(named) == {
         "proxy_headers": True,
         "forwarded_allow_ips": ["10.0.0.1", "172.16.0.0/12", "::1"],
@@ -85,9 +85,10 @@ def test_forwarded_headers_are_trusted_only_from_the_named_proxies(tmp_path: Pat
 
 def test_the_openapi_schema_is_off_in_production_unless_asked_for(tmp_path: Path) -> None:
     base = {"INBOX_DATA_DIR": str(tmp_path), "INBOX_MODE": "production", "INBOX_SECRET_KEY": KEY}
-    assert not load_settings(base).openapi
-    assert load_settings({**base, "INBOX_OPENAPI": "true"}).openapi
-    assert not load_settings({"INBOX_DATA_DIR": str(tmp_path), "INBOX_OPENAPI": "false"}).openapi
+    assert not load_settings(base).web.openapi
+    assert load_settings({**base, "INBOX_OPENAPI": "true"}).web.openapi
+    off = load_settings({"INBOX_DATA_DIR": str(tmp_path), "INBOX_OPENAPI": "false"})
+    assert not off.web.openapi
 
 
 @pytest.mark.parametrize(

@@ -177,7 +177,7 @@ def test_number_types() -> None:
 def test_sms_settings(tmp_path: Path) -> None:
     base = {"INBOX_DATA_DIR": str(tmp_path)}
     default = load_settings(base)
-    assert (default.sms_provider, default.sms_help_reply) == ("sandbox", DEFAULT_HELP_REPLY)
+    assert (default.sms.provider, default.sms.help_reply) == ("sandbox", DEFAULT_HELP_REPLY)
     twilio = {
         **base,
         "INBOX_SMS_PROVIDER": "twilio",
@@ -188,7 +188,8 @@ def test_sms_settings(tmp_path: Path) -> None:
         "INBOX_SMS_HELP_REPLY": "",
     }
     loaded = load_settings(twilio)
-    assert (loaded.twilio_base_url, loaded.sms_help_reply) == ("http://127.0.0.1:9000", "")
+    assert loaded.twilio is not None
+    assert (loaded.twilio.base_url, loaded.sms.help_reply) == ("http://127.0.0.1:9000", "")
     for name, value in (
         ("INBOX_SMS_PROVIDER", "pigeon"),
         ("INBOX_TWILIO_ACCOUNT_SID", "123"),
