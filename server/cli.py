@@ -30,7 +30,13 @@ def _fail(message: str) -> int:
 def cmd_migrate(settings: Settings, _: argparse.Namespace) -> int:
     from inbox.core.db import migrate
 
-    migrate(settings.database.url)
+    try:
+        migrate(settings.database.url)
+    except Exception as exc:
+        problem = database_problem(settings, exc)
+        if problem is None:
+            raise
+        return _fail(problem)
     print("Database schema is up to date.")
     return 0
 

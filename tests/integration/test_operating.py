@@ -180,7 +180,9 @@ USER_CREATE = ("user", "create", "--email", "a@oem.test", "--name", "A", "--pass
         "postgresql://inbox:hunter2secret@no-such-host.invalid/inbox",
     ],
 )
-@pytest.mark.parametrize("command", [("serve", "--port", "1"), ("worker",), USER_CREATE])
+@pytest.mark.parametrize(
+    "command", [("serve", "--port", "1"), ("worker",), ("migrate",), USER_CREATE]
+)
 def test_an_unreachable_database_is_one_line_without_the_password(
     tmp_path: Path, url: str, command: tuple[str, ...]
 ) -> None:
