@@ -174,6 +174,20 @@ async def serve_inbox(accounts: int, port: int, data_dir: Path) -> None:
 
     from inbox.core.db import migrate
     from inbox.events.log import record_event, take_pending
+    from inbox.events.types import Event
+
+    class FanoutEvent(Event, tag=EVENT_TYPE, frozen=True, kw_only=True):
+        """A frame of the size of a real conversation.updated, as the bench always sent."""
+
+        conversation_id: int
+        subject: str
+        assignee_id: int
+        last_human_direction: str
+        last_message_id: int
+        last_activity_at: str
+        unread: int
+        preview: str
+
     from server.app import create_app
     from server.services import build_services
     from server.settings import load_settings
@@ -195,7 +209,7 @@ async def serve_inbox(accounts: int, port: int, data_dir: Path) -> None:
     async def fire() -> dict[str, Any]:
         async with services.sessionmaker() as session:
             started = time.perf_counter()
-            await record_event(session, account_ids, EVENT_TYPE, PAYLOAD)
+            await record_event(session, account_ids, FanoutEvent(**PAYLOAD))
             await session.commit()
             t = time.time()
             committed = time.perf_counter()
@@ -239,7 +253,7 @@ async def serve_inbox(accounts: int, port: int, data_dir: Path) -> None:
 async def serve_bare(port: int) -> None:
     from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-    from server.realtime.frames import ConversationUpdated, Ready, encoder
+    from server.realtime.frames import AnyEventFrame, Ready, encoder
 
     connections: set[ServerConnection] = set()
     ready = encoder.encode(Ready(seq=0)).decode()
@@ -257,7 +271,7 @@ async def serve_bare(port: int) -> None:
     async def fire() -> dict[str, Any]:
         nonlocal sent
         sent += 1
-        frame = ConversationUpdated(seq=sent, at=datetime.now(UTC), data=PAYLOAD)
+        frame = AnyEventFrame(type=EVENT_TYPE, seq=sent, at=datetime.now(UTC), data=PAYLOAD)
         text = encoder.encode(frame).decode()
         t = time.time()
         broadcast(connections, text)

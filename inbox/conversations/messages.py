@@ -28,6 +28,7 @@ from inbox.core.model import utcnow
 from inbox.email.schemas import InboundMessage
 from inbox.errors import Conflict, NotFound, ValidationFailed
 from inbox.events.log import record_event, staff_ids
+from inbox.events.types import ConversationUpdated, MessageCreated
 from inbox.leads.service import do_mark_contacted
 from inbox.notifications.models import Notification
 from inbox.notifications.service import (
@@ -242,31 +243,30 @@ async def _announce(
     session: AsyncSession, conversation: Conversation, message: Message
 ) -> MessageRead:
     await _record_announcement(
-        session, await staff_ids(session), message, _conversation_payload(conversation, message)
+        session, await staff_ids(session), message, _conversation_updated(conversation, message)
     )
     return message_read(message)
 
 
-def _conversation_payload(conversation: Conversation, message: Message) -> dict[str, Any]:
-    return {
-        "conversation_id": conversation.id,
-        "needs_reply": conversation.last_human_direction is Direction.INBOUND,
-        "replied": conversation.last_human_direction is Direction.OUTBOUND,
-        "assignee_id": conversation.assignee_id,
-        "last_message_id": message.id,
-    }
+def _conversation_updated(conversation: Conversation, message: Message) -> ConversationUpdated:
+    return ConversationUpdated(
+        conversation_id=conversation.id,
+        needs_reply=conversation.last_human_direction is Direction.INBOUND,
+        replied=conversation.last_human_direction is Direction.OUTBOUND,
+        assignee_id=conversation.assignee_id,
+        last_message_id=message.id,
+    )
 
 
 async def _record_announcement(
-    session: AsyncSession, audience: list[int], message: Message, conversation: dict[str, Any]
+    session: AsyncSession,
+    audience: list[int],
+    message: Message,
+    conversation: ConversationUpdated,
 ) -> None:
-    await record_event(
-        session,
-        audience,
-        "message.created",
-        {"conversation_id": message.conversation_id, "message_id": message.id},
-    )
-    await record_event(session, audience, "conversation.updated", conversation)
+    created = MessageCreated(conversation_id=message.conversation_id, message_id=message.id)
+    await record_event(session, audience, created)
+    await record_event(session, audience, conversation)
 
 
 async def do_record_inbound(
@@ -336,11 +336,11 @@ async def do_record_inbound_many(
     session.add_all(messages)
     await session.flush()
     audience = await staff_ids(session)
-    payloads: list[dict[str, Any]] = []
+    updates: list[ConversationUpdated] = []
     notes: list[list[Notification]] = []
     for (conversation, _, _), message in zip(placed, messages, strict=True):
         _touch(conversation, message)
-        payloads.append(_conversation_payload(conversation, message))
+        updates.append(_conversation_updated(conversation, message))
         notes.append(
             []
             if message.is_automatic
@@ -348,8 +348,8 @@ async def do_record_inbound_many(
         )
     await _number_rows(session, Notification, [n for its_notes in notes for n in its_notes])
     await session.flush()
-    for message, payload, its_notes in zip(messages, payloads, notes, strict=True):
-        await _record_announcement(session, audience, message, payload)
+    for message, update, its_notes in zip(messages, updates, notes, strict=True):
+        await _record_announcement(session, audience, message, update)
         await announce_notifications(session, its_notes)
     return [message_read(m) for m in messages]
 

@@ -10,8 +10,8 @@ from inbox.conversations.models import DeliveryStatus, Direction, Message
 from inbox.core.ports import RecipientResult
 from inbox.email.schemas import BounceRecipient, BounceReport
 from inbox.email.suppression import do_suppress
-from inbox.events.log import record_event, staff_ids
 from inbox.notifications.service import do_notify
+from inbox.outbox.announce import announce_message_updated
 from inbox.outbox.deliveries import do_record_outcomes
 from inbox.outbox.models import RecipientStatus
 
@@ -52,17 +52,7 @@ async def do_record_bounce(session: AsyncSession, report: BounceReport) -> int |
         if recipient.is_hard:
             await do_suppress(session, recipient.address, _describe(recipient), message.id)
     await session.flush()
-    await record_event(
-        session,
-        await staff_ids(session),
-        "message.updated",
-        {
-            "conversation_id": message.conversation_id,
-            "message_id": message.id,
-            "status": message.status.value,
-            "error": message.error,
-        },
-    )
+    await announce_message_updated(session, message.id)
     if message.author_account_id is not None:
         await do_notify(
             session,

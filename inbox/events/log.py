@@ -32,6 +32,7 @@ from inbox.core.model import utcnow
 from inbox.core.ports import EventPublisher, StoredEvent
 from inbox.events.models import Event
 from inbox.events.schemas import EventRead
+from inbox.events.types import Event as EventType
 
 _BUFFER = "inbox.event_buffer"  # recorded in this transaction, not numbered yet
 _FLUSHED = "inbox.flushed_events"  # numbered and written, waiting for the commit
@@ -81,17 +82,18 @@ async def staff_ids(session: AsyncSession) -> list[int]:
     return list(await cached_in_batch(session, "staff_ids", load))
 
 
-async def record_event(
-    session: AsyncSession, account_ids: Iterable[int], type_: str, payload: dict[str, Any]
-) -> None:
-    """Append one event to each account's log, in this transaction. It is numbered and written
-    when the transaction commits (or at an explicit `flush_events`), in recording order."""
+async def record_event(session: AsyncSession, account_ids: Iterable[int], event: EventType) -> None:
+    """Append one event (a struct of `inbox.events.types`) to each account's log, in this
+    transaction: its tag is the stored `type`, its fields the stored payload. It is numbered and
+    written when the transaction commits (or at an explicit `flush_events`), in recording
+    order."""
     ids = sorted(set(account_ids))
     if not ids:
         return
     if not session.in_transaction():
         await session.begin()  # so that a rollback before any statement drops the event too
-    session.info.setdefault(_BUFFER, []).append(_Buffered(ids, type_, payload, utcnow()))
+    entry = _Buffered(ids, event.type_name(), event.payload(), utcnow())
+    session.info.setdefault(_BUFFER, []).append(entry)
 
 
 def event_mark(session: AsyncSession) -> int:

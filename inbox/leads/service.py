@@ -11,6 +11,7 @@ from inbox.contacts.models import Prospect
 from inbox.core.access import Actor, check_staff
 from inbox.errors import NotFound
 from inbox.events.log import record_event, staff_ids
+from inbox.events.types import QueueReason, QueueUpdated
 from inbox.leads.models import FollowUpStatus, Lead
 from inbox.leads.schemas import LeadCreate, LeadRead
 
@@ -51,10 +52,7 @@ async def do_add_lead(
     session.add(lead)
     await session.flush()
     await record_event(
-        session,
-        await staff_ids(session),
-        "queue.updated",
-        {"prospect_id": prospect_id, "lead_ids": [lead.id], "reason": "lead.created"},
+        session, await staff_ids(session), _leads_changed(prospect_id, [lead.id], "lead.created")
     )
     return lead_read(lead)
 
@@ -81,10 +79,13 @@ async def do_mark_contacted(session: AsyncSession, prospect_id: int, at: datetim
     )
     lead_ids = sorted(result.scalars().all())
     if lead_ids:
-        await record_event(
-            session,
-            await staff_ids(session),
-            "queue.updated",
-            {"prospect_id": prospect_id, "lead_ids": lead_ids, "reason": "prospect.contacted"},
-        )
+        event = _leads_changed(prospect_id, lead_ids, "prospect.contacted")
+        await record_event(session, await staff_ids(session), event)
     return lead_ids
+
+
+def _leads_changed(prospect_id: int, lead_ids: list[int], reason: QueueReason) -> QueueUpdated:
+    """One prospect's leads changed: the queues' counts may have."""
+    return QueueUpdated(
+        reason=reason, prospect_id=prospect_id, prospect_ids=[prospect_id], lead_ids=lead_ids
+    )

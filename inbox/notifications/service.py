@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +13,7 @@ from inbox.core.access import Actor
 from inbox.core.model import utcnow
 from inbox.errors import NotFound
 from inbox.events.log import cached_in_batch, record_event
+from inbox.events.types import NotificationCreated, NotificationMarkedRead
 from inbox.notifications.models import Notification
 from inbox.notifications.schemas import NotificationRead
 
@@ -86,17 +86,8 @@ def add_notifications(
 async def announce_notifications(session: AsyncSession, notes: list[Notification]) -> None:
     """The `notification.created` event of each flushed notification, to its owner only."""
     for n in notes:
-        await record_event(
-            session,
-            [n.account_id],
-            "notification.created",
-            {"notification": _payload(notification_read(n))},
-        )
-
-
-def _payload(read: NotificationRead) -> dict[str, object]:
-    payload: dict[str, object] = msgspec.to_builtins(read)
-    return payload
+        event = NotificationCreated(notification=notification_read(n))
+        await record_event(session, [n.account_id], event)
 
 
 def _contact_manager_ids(session: AsyncSession) -> Callable[[], Awaitable[list[int]]]:
@@ -170,10 +161,7 @@ async def do_mark_notification_read(
     if n.read_at is None:
         n.read_at = utcnow()
         await session.flush()
-        await record_event(
-            session,
-            [actor.id],
-            "notification.read",
-            {"notification_id": n.id, "unread_count": await count_unread(session, actor)},
-        )
+        unread = await count_unread(session, actor)
+        event = NotificationMarkedRead(notification_id=n.id, unread_count=unread)
+        await record_event(session, [actor.id], event)
     return notification_read(n)

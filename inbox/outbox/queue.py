@@ -43,7 +43,8 @@ from inbox.core.ports import (
     RecipientResult,
     TransientDeliveryError,
 )
-from inbox.events.log import commit_and_publish, record_event, staff_ids
+from inbox.events.log import commit_and_publish
+from inbox.outbox.announce import announce_message_updated
 from inbox.outbox.deliveries import do_record_outcomes
 from inbox.outbox.models import OutboxJob, OutboxState, RecipientStatus
 
@@ -237,24 +238,20 @@ async def _record_recipients(
     error: str,
     results: tuple[RecipientResult, ...],
     now: datetime,
-) -> tuple[list[dict[str, str]], str]:
-    """Each recipient's outcome (the channel's word, else the message's) and the message error,
-    which names the refused recipients of a message that otherwise went out."""
+) -> str:
+    """Record each recipient's outcome (the channel's word, else the message's); returns the
+    message error, which names the refused recipients of a message that otherwise went out."""
     message = await session.get(Message, message_id)
     assert message is not None
     recipients = message.recipients or {}
     if not results:
         everyone = [a for kind in ("to", "cc", "bcc") for a in recipients.get(kind, [])]
         results = tuple(RecipientResult(a, _RECIPIENT_STATUS[status], error) for a in everyone)
-    outcomes = await do_record_outcomes(session, message_id, recipients, results, now)
+    await do_record_outcomes(session, message_id, recipients, results, now)
     if status is DeliveryStatus.SENT and not error:
         refused = [r for r in results if r.status is not RecipientStatus.SENT]
         error = "; ".join(f"{r.address}: {r.detail}" for r in refused)
-    payload = [
-        {"address": o.address, "kind": o.kind, "status": o.status.value, "detail": o.detail}
-        for o in outcomes
-    ]
-    return payload, error
+    return error
 
 
 async def _finish(
@@ -292,28 +289,14 @@ async def _finish(
         await session.rollback()
         return
     results = receipt.recipients if receipt is not None else recipients
-    outcomes, error = await _record_recipients(session, job.message_id, status, error, results, now)
+    error = await _record_recipients(session, job.message_id, status, error, results, now)
     values: dict[str, object] = {"status": status, "error": error}
     if status is DeliveryStatus.SENT:
         values["sent_at"] = now
         if receipt and receipt.external_id:
             values["external_id"] = receipt.external_id
     await session.execute(sa.update(Message).where(Message.id == job.message_id).values(**values))
-    conversation_id = await session.scalar(
-        sa.select(Message.conversation_id).where(Message.id == job.message_id)
-    )
-    await record_event(
-        session,
-        await staff_ids(session),
-        "message.updated",
-        {
-            "conversation_id": conversation_id,
-            "message_id": job.message_id,
-            "status": status.value,
-            "error": error,
-            "recipients": outcomes,
-        },
-    )
+    await announce_message_updated(session, job.message_id)
 
 
 async def _deliver(

@@ -23,6 +23,7 @@ from inbox.core.model import utcnow
 from inbox.core.schemas import Input
 from inbox.errors import NotFound, ValidationFailed
 from inbox.events.log import record_event, staff_ids
+from inbox.events.types import QueueReason, QueueUpdated
 from inbox.leads.models import FollowUpStatus, Lead, QualifyState
 from inbox.queues.models import SavedView
 
@@ -260,15 +261,10 @@ async def do_order_queues(session: AsyncSession, actor: Actor, data: QueueOrder)
 
 
 async def _views_changed(
-    session: AsyncSession, actor: Actor, reason: str, queue_id: int | None
+    session: AsyncSession, actor: Actor, reason: QueueReason, queue_id: int | None
 ) -> None:
     """Views are private: only their owner's tabs hear of it."""
-    await record_event(
-        session,
-        [actor.id],
-        "queue.updated",
-        {"reason": reason, "queue_id": queue_id, "prospect_id": None, "prospect_ids": []},
-    )
+    await record_event(session, [actor.id], QueueUpdated(reason=reason, queue_id=queue_id))
 
 
 async def list_queue_leads(
@@ -337,16 +333,12 @@ async def do_set_follow_up_status(
     changed = sorted(result.all())
     if changed:
         prospect_ids = sorted({prospect_id for _, prospect_id in changed})
-        await record_event(
-            session,
-            await staff_ids(session),
-            "queue.updated",
-            {
-                "prospect_id": prospect_ids[0] if len(prospect_ids) == 1 else None,
-                "prospect_ids": prospect_ids,
-                "lead_ids": [lead_id for lead_id, _ in changed],
-                "reason": "status.changed",
-                "follow_up_status": data.follow_up_status.value,
-            },
+        event = QueueUpdated(
+            reason="status.changed",
+            prospect_id=prospect_ids[0] if len(prospect_ids) == 1 else None,
+            prospect_ids=prospect_ids,
+            lead_ids=[lead_id for lead_id, _ in changed],
+            follow_up_status=data.follow_up_status,
         )
+        await record_event(session, await staff_ids(session), event)
     return [lead_id for lead_id, _ in changed]

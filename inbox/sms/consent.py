@@ -33,6 +33,7 @@ from inbox.core.ports import (
 )
 from inbox.errors import NotFound
 from inbox.events.log import commit_and_publish, record_event, staff_ids
+from inbox.events.types import ProspectUpdated
 from inbox.sms.models import PhoneLookup, SmsConsent, SmsConsentChange
 
 
@@ -275,12 +276,8 @@ async def do_record_consent(
         )
         await session.flush()
         verdict = await sms_verdict(session, await _prospect(session, prospect_id))
-        await record_event(
-            session,
-            await staff_ids(session),
-            "prospect.updated",
-            {"prospect_id": prospect_id, "sms_status": verdict.status.value},
-        )
+        event = ProspectUpdated(prospect_id=prospect_id, sms_status=verdict.status.value)
+        await record_event(session, await staff_ids(session), event)
 
 
 async def do_set_consent(

@@ -23,7 +23,7 @@ from inbox.core.access import Actor, check_staff
 from inbox.core.model import utcnow
 from inbox.email.schemas import InboundMessage
 from inbox.errors import Unprocessable, ValidationFailed
-from inbox.events.log import record_event, staff_ids
+from inbox.outbox.announce import announce_message_updated
 from inbox.outbox.models import OutboxJob
 from inbox.sms.consent import (
     do_record_consent,
@@ -240,17 +240,7 @@ async def do_record_sms_status(session: AsyncSession, report: SmsStatusReport) -
         await do_record_lookup(
             session, number, can_text=False, line_type="landline", source="provider"
         )
-    await record_event(
-        session,
-        await staff_ids(session),
-        "message.updated",
-        {
-            "conversation_id": message.conversation_id,
-            "message_id": message.id,
-            "status": message.status.value,
-            "error": message.error,
-        },
-    )
+    await announce_message_updated(session, message.id)
     return True
 
 

@@ -29,6 +29,7 @@ from inbox.core.ports import EventPublisher
 from inbox.core.schemas import Input
 from inbox.errors import NotFound, PermissionDenied, ValidationFailed
 from inbox.events.log import commit_and_publish, record_event, staff_ids
+from inbox.events.types import TaskChange, TaskUpdated
 from inbox.notifications.service import do_notify
 from inbox.tasks.models import Task
 
@@ -236,19 +237,15 @@ async def _check_assignee(session: AsyncSession, assignee_id: int | None) -> Non
         raise ValidationFailed.field("assignee_id", "no such active account")
 
 
-async def _announce(session: AsyncSession, task: Task, now: datetime, **extra: object) -> None:
-    await record_event(
-        session,
-        await staff_ids(session),
-        "task.updated",
-        {
-            "task_id": task.id,
-            "prospect_id": task.prospect_id,
-            "assignee_id": task.assignee_id,
-            "status": task_status(task, now).value,
-            **extra,
-        },
+async def _announce(session: AsyncSession, task: Task, now: datetime, change: TaskChange) -> None:
+    event = TaskUpdated(
+        task_id=task.id,
+        prospect_id=task.prospect_id,
+        assignee_id=task.assignee_id,
+        status=task_status(task, now).value,
+        change=change,
     )
+    await record_event(session, await staff_ids(session), event)
 
 
 async def do_create_task(

@@ -7,9 +7,11 @@ number `seq`; a client keeps the last one it saw and sends it back in `hello` on
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Union, cast
 
 import msgspec
+
+from inbox.events.types import EVENT_TYPES, Event
 
 
 class Frame(msgspec.Struct, kw_only=True, tag_field="type"):
@@ -35,58 +37,40 @@ class PresenceSet(Frame, tag="presence", forbid_unknown_fields=True):
 ClientFrame = Hello | Ping | PresenceSet
 
 
-# Server to client: the logged events, one struct per type.
+# Server to client: the logged events. Each frame is made from its event struct in
+# `inbox.events.types`, which is the frame's `data`.
 class EventFrame(Frame, kw_only=True):
     seq: int
     at: datetime
-    data: dict[str, Any]
 
 
-class MessageCreated(EventFrame, tag="message.created"):
-    pass
-
-
-class MessageUpdated(EventFrame, tag="message.updated"):
-    pass
-
-
-class ConversationUpdated(EventFrame, tag="conversation.updated"):
-    pass
-
-
-class NotificationCreated(EventFrame, tag="notification.created"):
-    pass
-
-
-class NotificationRead(EventFrame, tag="notification.read"):
-    pass
-
-
-class QueueUpdated(EventFrame, tag="queue.updated"):
-    pass
-
-
-class TaskUpdated(EventFrame, tag="task.updated"):
-    pass
-
-
-class ProspectUpdated(EventFrame, tag="prospect.updated"):
-    pass
+def _frame_of(event: type[Event]) -> type[EventFrame]:
+    frame = msgspec.defstruct(
+        event.__name__,
+        [("data", event)],
+        bases=(EventFrame,),
+        tag=event.type_name(),
+        kw_only=True,
+        module=__name__,
+    )
+    return cast("type[EventFrame]", frame)
 
 
 EVENT_FRAMES: dict[str, type[EventFrame]] = {
-    cls.__struct_config__.tag: cls  # type: ignore[misc]
-    for cls in (
-        MessageCreated,
-        MessageUpdated,
-        ConversationUpdated,
-        NotificationCreated,
-        NotificationRead,
-        QueueUpdated,
-        TaskUpdated,
-        ProspectUpdated,
-    )
+    event.type_name(): _frame_of(event) for event in EVENT_TYPES
 }
+
+
+class AnyEventFrame(msgspec.Struct, kw_only=True):
+    """How every logged event goes out, whatever its type: the stored payload as `data`, which
+    `server_decoder` reads as the typed frame above. A type this server does not know (logged
+    by a newer or an older version) is still sent as it was stored, never skipped: a client
+    that resumes after its `seq` would otherwise never see it."""
+
+    type: str
+    seq: int
+    at: datetime
+    data: dict[str, Any]
 
 
 # Server to client: not logged.
@@ -120,21 +104,7 @@ class ErrorFrame(Frame, tag="error"):
     detail: str
 
 
-ServerFrame = (
-    MessageCreated
-    | MessageUpdated
-    | ConversationUpdated
-    | NotificationCreated
-    | NotificationRead
-    | QueueUpdated
-    | TaskUpdated
-    | ProspectUpdated
-    | Ready
-    | Resync
-    | Pong
-    | PresenceUpdated
-    | ErrorFrame
-)
+ServerFrame: Any = Union[(*EVENT_FRAMES.values(), Ready, Resync, Pong, PresenceUpdated, ErrorFrame)]
 
 client_decoder = msgspec.json.Decoder(ClientFrame)
 server_decoder = msgspec.json.Decoder(ServerFrame)

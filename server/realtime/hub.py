@@ -61,13 +61,12 @@ class LiveGroup:
     The frame is text: a websocket text frame goes out through ASGI as `str`, so building
     bytes would only have every socket decode them again."""
 
-    __slots__ = ("_head", "_tail", "created_at", "known", "payload", "type")
+    __slots__ = ("_head", "_tail", "created_at", "payload", "type")
 
     def __init__(self, group: WireGroup) -> None:
         self.type = group.type
         self.payload = group.payload
         self.created_at = group.created_at
-        self.known = group.type in EVENT_FRAMES
         self._head = '{"type":' + _bus_encoder.encode(group.type).decode() + ',"seq":'
         self._tail = (
             ',"at":'
@@ -76,8 +75,10 @@ class LiveGroup:
             + _bus_encoder.encode(group.payload).decode()
             + "}"
         )
-        if not self.known:
-            log.error("no frame for event type %s", group.type)
+        if group.type not in EVENT_FRAMES:
+            log.warning(
+                "sending event type %s, which this server does not know, as stored", group.type
+            )
 
     def frame(self, seq: int) -> str:
         return self._head + str(seq) + self._tail
@@ -236,9 +237,7 @@ class Connection:
         if send is None or self.busy or seq != self.last_sent + 1 or not self.queue.empty():
             self.offer(LiveEvent(seq, group))
             return
-        self.last_sent = seq
-        if not group.known:
-            return
+        self.last_sent = seq  # sent now, or finished first by the socket's task (`Unfinished`)
         event: WebSocketSendEvent = {
             "type": "websocket.send",
             "text": group.frame(seq),

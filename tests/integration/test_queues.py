@@ -372,9 +372,10 @@ async def test_reaching_a_prospect_empties_not_contacted_queues_for_everyone(
     )
     update = await sam_ws.until("queue.updated")
     assert update["data"] == {
-        "prospect_id": pat["id"],
-        "lead_ids": sorted([lead_a["id"], lead_b["id"]]),
         "reason": "prospect.contacted",
+        "prospect_id": pat["id"],
+        "prospect_ids": [pat["id"]],
+        "lead_ids": sorted([lead_a["id"], lead_b["id"]]),
     }
     # What Sam's sidebar shows when it refetches on that frame: Pat's leads left both queues.
     assert await counts(sam) == {"New": 1, "New web": 1, "Contacted": 2}

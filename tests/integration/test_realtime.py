@@ -18,7 +18,11 @@ from inbox.conversations.messages import do_record_inbound
 from inbox.conversations.models import Channel
 from inbox.core.ports import StoredEvent
 from inbox.email.schemas import InboundMessage
+from inbox.events.log import record_event
 from inbox.events.models import Event
+from inbox.events.types import ConversationUpdated
+from inbox.events.types import Event as EventType
+from server.realtime.frames import EVENT_FRAMES
 from server.realtime.hub import Unfinished
 from tests.conftest import create_account
 from tests.support.live import LiveServer, Socket, User, live_server
@@ -387,3 +391,41 @@ async def test_a_tab_that_showed_nothing_closes_without_a_presence_frame(
         None,
     )
     await asyncio.gather(sam_ws.close(), dana.close(), sam.close())
+
+
+class _FromANewerVersion(EventType, tag="lead.scored", frozen=True, kw_only=True):
+    """An event type this server's frames do not list (as one logged by another version)."""
+
+    lead_id: int
+
+
+async def test_an_event_of_an_unknown_type_is_sent_live_and_on_replay_never_skipped(
+    server: LiveServer, sessionmaker: Maker
+) -> None:
+    assert "lead.scored" not in EVENT_FRAMES
+    dana = await signed_in(server, "dana@oem.test")
+    async with sessionmaker() as s:
+        dana_id = await s.scalar(sa.select(Account.id).where(Account.email == "dana@oem.test"))
+    assert dana_id is not None and server.services is not None
+    ws = await Socket.open(server.url, dana.cookie)
+    ready = await ws.until("ready")
+    async with server.services.transaction() as s:
+        await record_event(s, [dana_id], _FromANewerVersion(lead_id=5))
+        await record_event(s, [dana_id], ConversationUpdated(conversation_id=1, flagged=True))
+    live = [await ws.next(), await ws.next()]
+    assert [(f["type"], f["seq"]) for f in live] == [
+        ("lead.scored", ready["seq"] + 1),
+        ("conversation.updated", ready["seq"] + 2),
+    ]
+    assert live[0]["data"] == {"lead_id": 5}
+    await ws.close()
+    # A tab that resumes from before them gets both again, in order.
+    ws = await Socket.open(server.url, dana.cookie, after=ready["seq"])
+    replayed = [await ws.next(), await ws.next(), await ws.next()]
+    assert [(f["type"], f.get("data")) for f in replayed] == [
+        ("lead.scored", {"lead_id": 5}),
+        ("conversation.updated", {"conversation_id": 1, "flagged": True}),
+        ("ready", None),
+    ]
+    assert replayed[-1]["seq"] == ready["seq"] + 2
+    await asyncio.gather(ws.close(), dana.close())
