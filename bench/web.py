@@ -108,7 +108,7 @@ async def run(opens: int) -> str:
         f"{percentile(render, 95):.0f} / {max(render):.0f} ms |",
         f"| open 1,000 messages: fetch + render p50 / p95 | {statistics.median(whole):.0f} / "
         f"{percentile(whole, 95):.0f} ms |",
-        f"| messages drawn at open | {timings[0]['messages']} (older ones on scroll) |",
+        f"| messages drawn at open | {timings[0]['messages']} (older ones on request) |",
     ]
     return "\n".join(lines)
 

@@ -154,6 +154,7 @@ async function openThread(id, messageId = null) {
 }
 
 let countsTimer = null;
+let countsSeq = 0;
 function refreshCountsSoon() {
   clearTimeout(countsTimer);
   countsTimer = setTimeout(refreshCounts, 150);
@@ -162,6 +163,7 @@ function refreshCountsSoon() {
 async function refreshCounts() {
   const counts = await get("/api/conversations/counts").catch(() => null);
   if (!counts) return;
+  countsSeq = counts.seq;
   for (const [key, value] of Object.entries(counts)) {
     const badge = document.querySelector(`[data-count="${key}"]`);
     if (badge) badge.textContent = value ? String(value) : "";
@@ -212,27 +214,22 @@ async function loadAll() {
   await route(true);
 }
 
+// Frames that arrive before the state has loaded wait here; each view then applies those
+// above the seq of its own snapshot.
+let early = [];
+
 function onEvent(frame) {
-  // State loads after the first "ready".
-  if (!realtime.readyOnce) return;
+  if (early) return void early.push(frame);
   const data = frame.data || {};
-  const open = thread.conversationId;
   switch (frame.type) {
     case "message.created":
-      refreshCountsSoon();
-      list.refreshSoon();
-      if (data.conversation_id === open) thread.refresh();
-      if (state.mode === "dashboard") views.dashboard.load();
-      break;
-    case "message.updated":
-      if (data.conversation_id === open) thread.refresh();
-      break;
     case "conversation.updated":
-      refreshCountsSoon();
-      list.refreshSoon();
-      if (data.conversation_id === open && "flagged" in data) thread.setFlagged(data.flagged);
-      if (data.conversation_id === open && "assignee_id" in data) thread.setAssignee(data.assignee_id);
+      if (frame.seq > countsSeq) refreshCountsSoon();
+      if (frame.seq > list.seq) list.refreshSoon();
       if (state.mode === "dashboard") views.dashboard.load();
+    // fall through
+    case "message.updated":
+      thread.apply(frame);
       break;
     case "notification.created": {
       const n = data.notification;
@@ -387,6 +384,9 @@ async function start() {
   await ready;
   window.addEventListener("hashchange", () => route());
   await loadAll();
+  const frames = early;
+  early = null;
+  frames.forEach(onEvent);
 }
 
 start();

@@ -29,7 +29,7 @@ export class ConversationList extends HTMLElement {
     this.base = "#/all";
     this.selectedId = null;
     this.cursor = null;
-    this.generation = 0;
+    this.generation = this.seq = 0;
     this.summaries = new Map();
     this.refreshTimer = null;
   }
@@ -83,6 +83,7 @@ export class ConversationList extends HTMLElement {
       this.list.append(this.item(summary));
     }
     this.cursor = page.next_cursor;
+    this.seq = page.seq;
     this.more.hidden = !this.cursor;
     this.showEmpty();
   }
@@ -101,6 +102,7 @@ export class ConversationList extends HTMLElement {
     const params = new URLSearchParams({ filter: this.filter, limit: String(PAGE_SIZE) });
     const page = await get(`/api/conversations?${params}`).catch(() => null);
     if (!page || generation !== this.generation) return;
+    this.seq = page.seq;
     this.reconcile(page);
   }
 

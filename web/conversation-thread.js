@@ -1,5 +1,5 @@
-// <conversation-thread>: the messages, who else has it open, the composer; refreshed in place.
-// Announces changes as a bubbling "conversation-updated" event.
+// <conversation-thread>: the messages, who else has it open, the composer. Opens on the newest
+// page; events apply in place. Announces changes as a bubbling "conversation-updated" event.
 
 import { ApiError, del, get, post, put } from "/static/api.js";
 import { button, el, emit } from "/static/dom.js";
@@ -9,8 +9,6 @@ import { messageItem, messageKey } from "/static/message-item.js";
 
 let people = null; // the assignee choices, fetched once
 const NEAR_BOTTOM_PX = 80;
-const WINDOW = 40; // messages drawn when a thread opens
-const BATCH = 100; // more drawn each time the reader goes further back
 
 export class ConversationThread extends HTMLElement {
   constructor() {
@@ -19,9 +17,7 @@ export class ConversationThread extends HTMLElement {
     this.generation = 0;
     this.keys = new Map();
     this.presence = new Map();
-    this.refreshing = null;
-    this.refreshAgain = false;
-    this.flagStamp = 0; // bumped on each flag change: a stale refresh cannot undo it
+    this.early = null; // frames that arrive while a snapshot loads
   }
 
   connectedCallback() {
@@ -29,7 +25,7 @@ export class ConversationThread extends HTMLElement {
   }
 
   showEmpty(text = "Select a conversation to read it.") {
-    this.thread = null;
+    this.thread = this.early = null;
     this.generation++;
     this.replaceChildren(el("p", "thread-empty", text));
     emit(this, "thread-opened", { thread: null });
@@ -42,11 +38,14 @@ export class ConversationThread extends HTMLElement {
   async open(id, { messageId = null } = {}) {
     const generation = ++this.generation;
     this.ariaBusy = "true";
+    this.opening = id;
+    this.early = [];
     let thread;
     try {
       thread = await get(`/api/conversations/${id}`);
     } catch (exc) {
       if (generation === this.generation) {
+        this.early = null;
         this.removeAttribute("aria-busy");
         this.showEmpty(exc instanceof ApiError ? exc.detail : "Could not load this conversation.");
       }
@@ -55,7 +54,11 @@ export class ConversationThread extends HTMLElement {
     if (generation !== this.generation) return;
     performance.mark("thread:fetched"); // bench/web.py times the render from here
     this.removeAttribute("aria-busy");
-    this.render(thread, messageId);
+    this.render(thread);
+    // Frames that came while it loaded: those above the snapshot's seq, once.
+    const early = this.early;
+    this.early = null;
+    early.forEach((frame) => this.apply(frame));
     if (messageId) this.highlight(messageId);
     if (this.composerFocusWanted) {
       this.composerFocusWanted = false;
@@ -65,33 +68,52 @@ export class ConversationThread extends HTMLElement {
     if (thread.conversation.unread) await this.markRead(generation);
   }
 
-  /** Calls while one runs collapse into one more. */
-  async refresh() {
-    if (!this.thread) return;
-    if (this.refreshing) {
-      this.refreshAgain = true;
-      return this.refreshing;
+  /** A message.* or conversation.* frame; nothing if it is not about this thread. */
+  apply(frame) {
+    const { data } = frame;
+    if (this.early) {
+      if (data.conversation_id === this.opening) this.early.push(frame);
+      return;
     }
-    this.refreshing = (async () => {
-      do {
-        this.refreshAgain = false;
-        const generation = this.generation;
-        const flagStamp = this.flagStamp;
-        let thread;
-        try {
-          thread = await get(`/api/conversations/${this.thread.conversation.id}`);
-        } catch {
-          return;
-        }
-        if (generation !== this.generation) return;
-        this.merge(thread, flagStamp);
-      } while (this.refreshAgain);
-    })();
+    if (data.conversation_id !== this.conversationId || frame.seq <= this.thread.seq) return;
+    if (frame.type === "message.created") this.fetchNew();
+    if (frame.type === "message.updated") {
+      const message = this.thread.messages.find((m) => m.id === data.message_id);
+      // Not loaded: an earlier page brings it as it is now.
+      if (!message) return;
+      message.status = data.status;
+      message.error = data.error;
+      if (data.recipients) message.recipient_outcomes = data.recipients;
+      this.mergeMessages([message]);
+    }
+    if (frame.type === "conversation.updated") {
+      if ("flagged" in data) this.setFlagged(data.flagged);
+      if ("assignee_id" in data) this.setAssignee(data.assignee_id);
+    }
+  }
+
+  /** The messages after the newest one held; calls while one runs collapse into one more. */
+  async fetchNew() {
+    const generation = this.generation;
+    if (this.fetching === generation) return void (this.again = true);
+    this.fetching = generation;
+    let added = false;
     try {
-      await this.refreshing;
+      do {
+        this.again = false;
+        const last = Math.max(0, ...this.thread.messages.map((m) => m.id));
+        const page = await get(`/api/conversations/${this.conversationId}/messages${last ? `?after=${last}` : ""}`);
+        if (generation !== this.generation) return;
+        added = this.mergeMessages(page.items) || added;
+        this.again ||= page.items.length === 100;
+      } while (this.again);
+    } catch {
+      return;
     } finally {
-      this.refreshing = null;
+      if (this.fetching === generation) this.fetching = null;
     }
+    // A reply arriving in the thread on screen has been seen.
+    if (added && document.visibilityState === "visible") this.markRead(generation);
   }
 
   async markRead(generation) {
@@ -109,7 +131,7 @@ export class ConversationThread extends HTMLElement {
     emit(this, "conversation-updated", summary);
   }
 
-  render(thread, messageId = null) {
+  render(thread) {
     this.thread = thread;
     this.keys = new Map();
     const { prospect } = thread;
@@ -145,7 +167,7 @@ export class ConversationThread extends HTMLElement {
     );
     this.renderFlag();
     this.renderAssignee();
-    this.renderMessages(thread.messages, messageId);
+    this.renderMessages(thread.messages);
     this.messages.scrollTop = this.messages.scrollHeight;
     this.renderPresence();
   }
@@ -163,7 +185,6 @@ export class ConversationThread extends HTMLElement {
   }
 
   setAssignee(id) {
-    if (!this.thread) return;
     this.thread.conversation.assignee_id = id;
     this.renderAssignee();
   }
@@ -184,9 +205,7 @@ export class ConversationThread extends HTMLElement {
   }
 
   setFlagged(flagged) {
-    if (!this.thread) return;
     this.thread.conversation.flagged = flagged;
-    this.flagStamp += 1;
     this.renderFlag();
   }
 
@@ -197,18 +216,14 @@ export class ConversationThread extends HTMLElement {
     this.flagButton.classList.toggle("is-on", flagged);
   }
 
-  /** The newest WINDOW (or from `fromId`); older ones on scroll. */
-  renderMessages(messages, fromId = null) {
-    this.observer?.disconnect();
-    const at = fromId === null ? -1 : messages.findIndex((m) => m.id === fromId);
-    this.first = Math.max(0, Math.min(at === -1 ? Infinity : at - 5, messages.length - WINDOW));
-    const items = messages.slice(this.first).map((m) => this.item(m));
+  renderMessages(messages) {
+    const items = messages.map((m) => this.item(m));
     if (!items.length) items.push(el("li", "messages-empty", "No messages yet. Say hello below."));
     this.earlier = el("li", "earlier");
-    this.earlierButton = button("link-button", null, () => this.showEarlier());
+    this.earlierButton = button("link-button", "Show earlier messages", () => this.showEarlier());
     this.earlier.append(this.earlierButton);
     this.messages.replaceChildren(this.earlier, ...items);
-    this.renderEarlier();
+    this.earlier.hidden = !this.thread.earlier_cursor;
   }
 
   item(message) {
@@ -216,59 +231,39 @@ export class ConversationThread extends HTMLElement {
     return messageItem(message, this.thread.prospect);
   }
 
-  renderEarlier() {
-    this.earlier.hidden = this.first === 0;
-    this.earlierButton.textContent = `Show ${this.first} earlier message${this.first === 1 ? "" : "s"}`;
-    if (this.first > 0) this.observeEarlier();
-  }
-
-  observeEarlier() {
-    this.observer?.disconnect();
-    this.observer = new IntersectionObserver((entries) => {
-      if (entries.some((e) => e.isIntersecting) && this.first > 0) this.showEarlier();
-    }, { root: this.messages });
-    this.observer.observe(this.earlier);
-  }
-
-  showEarlier(upTo = null) {
-    const list = this.messages;
-    const from = upTo === null ? Math.max(0, this.first - BATCH) : upTo;
-    if (from >= this.first) return;
-    const items = this.thread.messages.slice(from, this.first).map((m) => this.item(m));
-    const height = list.scrollHeight;
-    this.earlier.after(...items);
-    list.scrollTop += list.scrollHeight - height; // keep the view still
-    this.first = from;
-    this.renderEarlier();
-  }
-
-  /** Only new and changed messages touch the page. */
-  merge(thread, flagStamp = this.flagStamp) {
-    if (flagStamp !== this.flagStamp) thread.conversation.flagged = this.thread.conversation.flagged;
-    this.thread.conversation = thread.conversation;
-    this.thread.prospect = thread.prospect;
-    this.composer.thread = this.thread;
-    this.mergeMessages(thread.messages);
-    this.renderFlag();
-    this.renderAssignee();
-    this.announce(thread.conversation);
-    // A reply arriving in the thread on screen has been seen.
-    if (thread.conversation.unread && document.visibilityState === "visible") {
-      this.markRead(this.generation);
+  /** Fetches the page before the oldest one held; true when it did. */
+  async showEarlier() {
+    const { thread, earlierButton } = this;
+    if (!thread.earlier_cursor || earlierButton.disabled) return false;
+    earlierButton.disabled = true;
+    let page;
+    try {
+      page = await get(`/api/conversations/${thread.conversation.id}/messages?cursor=${thread.earlier_cursor}`);
+    } catch {
+      return false;
+    } finally {
+      earlierButton.disabled = false;
     }
+    if (thread !== this.thread) return false;
+    const list = this.messages;
+    const height = list.scrollHeight;
+    const older = page.items.filter((m) => !this.keys.has(m.id));
+    this.earlier.after(...older.map((m) => this.item(m)));
+    list.scrollTop += list.scrollHeight - height; // keep the view still
+    thread.messages = [...older, ...thread.messages];
+    thread.earlier_cursor = page.earlier_cursor;
+    this.earlier.hidden = !page.earlier_cursor;
+    return true;
   }
 
   mergeMessages(incoming) {
     const list = this.messages;
     const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < NEAR_BOTTOM_PX;
-    const firstShown = this.thread.messages[this.first];
     const byId = new Map(this.thread.messages.map((m) => [m.id, m]));
     let added = false;
     for (const message of incoming) {
-      const key = messageKey(message);
-      if (!byId.has(message.id)) {
-        added = true;
-      } else if (this.keys.has(message.id) && this.keys.get(message.id) !== key) {
+      if (!byId.has(message.id)) added = true;
+      else if (this.keys.get(message.id) !== messageKey(message)) {
         list.querySelector(`li[data-id="${message.id}"]`)?.replaceWith(this.item(message));
       }
       byId.set(message.id, message);
@@ -277,29 +272,25 @@ export class ConversationThread extends HTMLElement {
       (a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id,
     );
     this.thread.messages = messages;
-    if (!added) return;
+    if (!added) return false;
     list.querySelector(".messages-empty")?.remove();
-    // Older than the first drawn stays behind "Show earlier"; the rest go in time order.
-    this.first = firstShown ? messages.indexOf(firstShown) : 0;
     messages.forEach((message, index) => {
-      if (index < this.first || this.keys.has(message.id)) return;
+      if (this.keys.has(message.id)) return;
       const next = messages.slice(index + 1).find((m) => this.keys.has(m.id));
-      const before = next ? list.querySelector(`li[data-id="${next.id}"]`) : null;
-      list.insertBefore(this.item(message), before);
+      list.insertBefore(this.item(message), next ? list.querySelector(`li[data-id="${next.id}"]`) : null);
     });
-    this.renderEarlier();
     if (atBottom) list.scrollTop = list.scrollHeight;
+    return true;
   }
 
   sent(message) {
     this.mergeMessages([message]);
     this.messages.scrollTop = this.messages.scrollHeight;
-    this.refresh();
   }
 
-  highlight(messageId) {
-    const index = this.thread.messages.findIndex((m) => m.id === messageId);
-    if (index !== -1 && index < this.first) this.showEarlier(Math.max(0, index - 5));
+  /** Pages back to the message if it is older than those held. */
+  async highlight(messageId) {
+    while (!this.keys.has(messageId) && (await this.showEarlier()));
     const item = this.messages.querySelector(`li[data-id="${messageId}"]`);
     if (!item) return;
     for (const old of this.messages.querySelectorAll(".message.highlighted")) {
@@ -320,7 +311,6 @@ export class ConversationThread extends HTMLElement {
         : await del(`/api/conversations/${id}/flag`);
       if (this.conversationId !== id) return;
       this.thread.conversation = summary;
-      this.flagStamp += 1;
       this.renderFlag();
       this.announce(summary);
     } catch {

@@ -121,7 +121,10 @@ class Message(Base):
     # (first_contact or reply; empty when the account has none) was added to the body.
     reply_to: Mapped[str] = mapped_column(sa.String(320), default="")
     signature_kind: Mapped[str] = mapped_column(sa.String(20), default="")
-    raw: Mapped[bytes | None] = mapped_column(sa.LargeBinary)
+    # The whole MIME source: read only when asked for by name (`select(Message.raw)`).
+    raw: Mapped[bytes | None] = mapped_column(
+        sa.LargeBinary, deferred=True, deferred_raiseload=True
+    )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
 

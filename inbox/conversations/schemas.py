@@ -10,7 +10,7 @@ import msgspec
 from inbox.contacts.schemas import ProspectRead
 from inbox.conversations.attachments import AttachmentRead
 from inbox.conversations.models import Channel, DeliveryStatus, Direction
-from inbox.core.schemas import Email, Input
+from inbox.core.schemas import Email, Input, Page
 from inbox.outbox.deliveries import RecipientOutcomeRead
 
 ConversationFilter = Literal["all", "mine", "needs_reply", "replied", "flagged", "unread"]
@@ -40,6 +40,12 @@ class ConversationCounts(msgspec.Struct, kw_only=True):
     replied: int
     flagged: int
     unread: int
+    # The account's event sequence these counts are consistent with (see ThreadRead.seq).
+    seq: int = 0
+
+
+class ConversationPage(Page[ConversationSummary], kw_only=True):
+    seq: int = 0
 
 
 class MessageCreate(Input):
@@ -90,4 +96,15 @@ class MessageRead(msgspec.Struct, kw_only=True):
 class ThreadRead(msgspec.Struct, kw_only=True):
     conversation: ConversationSummary
     prospect: ProspectRead
+    # The newest page, oldest first; `earlier_cursor` fetches the page before it.
     messages: list[MessageRead]
+    earlier_cursor: str | None = None
+    # The account's event sequence this snapshot is consistent with: it was read first, so
+    # every event up to it is in the snapshot, and a client applies only the events above it.
+    seq: int = 0
+
+
+class MessagePage(msgspec.Struct, kw_only=True):
+    items: list[MessageRead]
+    earlier_cursor: str | None
+    seq: int

@@ -13,8 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from inbox.conversations.schemas import (
     ConversationCounts,
     ConversationFilter,
+    ConversationPage,
     ConversationSummary,
     MessageCreate,
+    MessagePage,
     MessageRead,
     ThreadRead,
 )
@@ -26,10 +28,10 @@ from inbox.conversations.service import (
     do_set_flag,
     get_thread,
     list_conversations,
+    list_messages,
 )
 from inbox.core.access import Actor
-from inbox.core.schemas import Page
-from server.api.params import Id
+from server.api.params import Id, OptionalId
 from server.problems import answers
 from server.services import Services
 
@@ -52,16 +54,17 @@ class ConversationController(Controller):
         filter: FromQuery[ConversationFilter] = "all",
         cursor: FromQuery[str | None] = None,
         limit: FromQuery[Limit] = 50,
-    ) -> Page[ConversationSummary]:
-        """Newest activity first; pass `next_cursor` back as `cursor` for the next page."""
+    ) -> ConversationPage:
+        """Newest activity first; pass `next_cursor` back as `cursor` for the next page. `seq`
+        is the event sequence the page is consistent with."""
         return await list_conversations(session, actor, filter, cursor=cursor, limit=limit)
 
     @get("/counts")
     async def counts(
         self, session: NamedDependency[AsyncSession], actor: NamedDependency[Actor]
     ) -> ConversationCounts:
-        """Every sidebar filter's count at once; refetch on `conversation.updated` and
-        `message.created`."""
+        """Every sidebar filter's count at once, with the event `seq` they are consistent with;
+        refetch on `conversation.updated` and `message.created`."""
         return await count_conversations(session, actor)
 
     @get("/{conversation_id:int}")
@@ -71,8 +74,26 @@ class ConversationController(Controller):
         session: NamedDependency[AsyncSession],
         actor: NamedDependency[Actor],
     ) -> ThreadRead:
-        """The conversation, its prospect, and every message oldest first."""
+        """The conversation, its prospect, and its newest 40 messages oldest first; pass
+        `earlier_cursor` to `GET .../messages` for older ones. `seq` is the event sequence the
+        snapshot is consistent with: apply only events above it."""
         return await get_thread(session, actor, conversation_id)
+
+    @get("/{conversation_id:int}/messages")
+    async def messages(
+        self,
+        conversation_id: FromPath[Id],
+        session: NamedDependency[AsyncSession],
+        actor: NamedDependency[Actor],
+        cursor: FromQuery[str | None] = None,
+        after: FromQuery[OptionalId] = None,
+        limit: FromQuery[Limit] = 100,
+    ) -> MessagePage:
+        """A page of the thread, oldest first: the messages before `cursor` (an
+        `earlier_cursor`), or those after the message id `after` (what arrived since)."""
+        return await list_messages(
+            session, actor, conversation_id, cursor=cursor, after=after, limit=limit
+        )
 
     @put("/{conversation_id:int}/flag")
     async def flag(

@@ -424,10 +424,13 @@ async def test_presence_and_the_collision_guard(
         await expect(presence).to_have_text("Sam Ortega is typing…")
         await screenshot(page, "presence")
 
-        # Dana's thread misses Sam's send (its refresh is cut off): her send is refused, and
-        # what she missed is shown before she sends again.
-        pattern = re.compile(rf"/api/conversations/{prospect['conversation_id']}$")
-        await page.route(pattern, lambda route: route.abort())
+        # Dana's thread misses Sam's send (its fetch of new messages is cut off): her send is
+        # refused, and what she missed is shown before she sends again.
+        pattern = re.compile(rf"/api/conversations/{prospect['conversation_id']}/messages")
+        await page.route(
+            pattern,
+            lambda route: route.abort() if route.request.method == "GET" else route.continue_(),
+        )
         await sam_thread.get_by_role("button", name="Send").click()
         await expect(sam_thread.locator(".message.outbound")).to_have_count(1)
         listed = page.locator("conversation-list li", has_text=prospect["name"])

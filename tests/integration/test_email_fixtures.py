@@ -326,7 +326,7 @@ async def receive(maker: Maker, name: str, tmp_path: Path) -> Message:
         await s.commit()
     assert read is not None
     async with maker() as s:
-        message = await s.get(Message, read.id)
+        message = await s.get(Message, read.id, options=[sa.orm.undefer(Message.raw)])
         assert message is not None
         return message
 
