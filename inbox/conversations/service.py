@@ -28,6 +28,7 @@ from inbox.conversations.schemas import (
 from inbox.core.access import Actor, check_staff
 from inbox.errors import NotFound, ValidationFailed
 from inbox.events.log import current_seq, record_event, staff_ids
+from inbox.events.types import ConversationUpdated
 from inbox.outbox.deliveries import list_outcomes
 from inbox.tasks.service import count_open_tasks
 
@@ -295,12 +296,8 @@ async def do_set_flag(
     state = await _state(session, actor, conversation_id)
     state.flagged = flagged
     await session.flush()
-    await record_event(
-        session,
-        [actor.id],
-        "conversation.updated",
-        {"conversation_id": conversation_id, "flagged": flagged},
-    )
+    event = ConversationUpdated(conversation_id=conversation_id, flagged=flagged)
+    await record_event(session, [actor.id], event)
     return await get_summary(session, actor, conversation_id)
 
 
@@ -316,12 +313,8 @@ async def do_mark_read(
     if (last or 0) > state.last_read_message_id:
         state.last_read_message_id = last or 0
         await session.flush()
-        await record_event(
-            session,
-            [actor.id],
-            "conversation.updated",
-            {"conversation_id": conversation_id, "unread": False},
-        )
+        event = ConversationUpdated(conversation_id=conversation_id, unread=False)
+        await record_event(session, [actor.id], event)
     return await get_summary(session, actor, conversation_id)
 
 
@@ -338,10 +331,6 @@ async def do_assign(
             raise ValidationFailed.field("assignee_id", "no such active account")
     conversation.assignee_id = assignee_id
     await session.flush()
-    await record_event(
-        session,
-        await staff_ids(session),
-        "conversation.updated",
-        {"conversation_id": conversation_id, "assignee_id": assignee_id},
-    )
+    event = ConversationUpdated(conversation_id=conversation_id, assignee_id=assignee_id)
+    await record_event(session, await staff_ids(session), event)
     return await get_summary(session, actor, conversation_id)
