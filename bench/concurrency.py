@@ -154,6 +154,7 @@ async def main() -> int:
     parser.add_argument("--users", type=int, default=3)
     parser.add_argument("--writes", type=int, default=12)
     parser.add_argument("--no-readme", action="store_true")
+    parser.add_argument("--by-kind", action="store_true", help="print p50 per kind of write")
     args = parser.parse_args()
     rows = [HEADER]
     print(HEADER, flush=True)
@@ -167,6 +168,12 @@ async def main() -> int:
                 line = row(backend, workers, clients, outcome, problems)
                 rows.append(line)
                 print(line, flush=True)
+                if args.by_kind:
+                    for kind, values in sorted(outcome.kind_latencies.items()):
+                        values.sort()
+                        print(
+                            f"    {kind}: p50 {values[len(values) // 2] * 1000:.0f} ms", flush=True
+                        )
                 for problem in problems:
                     print(f"    {problem}", flush=True)
                 failed |= bool(problems or outcome.server_errors or outcome.transport_errors)

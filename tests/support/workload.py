@@ -32,6 +32,7 @@ class Outcome:
 
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     latencies: list[float] = field(default_factory=list)
+    kind_latencies: dict[str, list[float]] = field(default_factory=dict)
     transport_errors: list[str] = field(default_factory=list)
     # The writes the server said it made (2xx), to compare with the database.
     tasks_created: int = 0
@@ -128,6 +129,7 @@ async def run_client(
                 outcome.transport_errors.append(f"{kind}: {exc!r}")
                 continue
             outcome.latencies.append(time.perf_counter() - began)
+            outcome.kind_latencies.setdefault(kind, []).append(outcome.latencies[-1])
             outcome.statuses[(kind, response.status_code)] += 1
             if response.status_code < 300:
                 outcome.tasks_created += kind == "task"
