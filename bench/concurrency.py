@@ -137,7 +137,8 @@ def write_readme(table: str, args: argparse.Namespace) -> None:
     load = os.getloadavg()[0]
     block = (
         f"{start}\n`python bench/concurrency.py --users {args.users} --writes {args.writes}`"
-        f" (load average before the run {load:.1f}):\n\n{table}\n{end}"
+        f" (load average {args.load_before:.1f} at the start, {load:.1f} at the end):"
+        f"\n\n{table}\n{end}"
     )
     if start in text:
         text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
@@ -156,6 +157,7 @@ async def main() -> int:
     parser.add_argument("--no-readme", action="store_true")
     parser.add_argument("--by-kind", action="store_true", help="print p50 per kind of write")
     args = parser.parse_args()
+    args.load_before = os.getloadavg()[0]
     rows = [HEADER]
     print(HEADER, flush=True)
     failed = False
