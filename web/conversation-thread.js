@@ -81,6 +81,7 @@ export class ConversationThread extends HTMLElement {
       const message = this.thread.messages.find((m) => m.id === data.message_id);
       // Not loaded: an earlier page brings it as it is now.
       if (!message) return;
+      this.updated.set(message.id, frame.seq);
       message.status = data.status;
       message.error = data.error;
       if (data.recipients) message.recipient_outcomes = data.recipients;
@@ -104,7 +105,8 @@ export class ConversationThread extends HTMLElement {
         const last = Math.max(0, ...this.thread.messages.map((m) => m.id));
         const page = await get(`/api/conversations/${this.conversationId}/messages${last ? `?after=${last}` : ""}`);
         if (generation !== this.generation) return;
-        added = this.mergeMessages(page.items) || added;
+        // A page read before an update already applied must not undo it.
+        added = this.mergeMessages(page.items.filter((m) => !(this.updated.get(m.id) > page.seq))) || added;
         this.again ||= page.items.length === 100;
       } while (this.again);
     } catch {
@@ -134,6 +136,7 @@ export class ConversationThread extends HTMLElement {
   render(thread) {
     this.thread = thread;
     this.keys = new Map();
+    this.updated = new Map(); // message id -> seq of the message.updated applied
     const { prospect } = thread;
     const header = el("header", "thread-header");
     const back = button("button quiet back-button", "← Back", () => this.close());

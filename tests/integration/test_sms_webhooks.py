@@ -422,12 +422,15 @@ async def test_status_callbacks_move_the_status_forward_and_push_message_updated
         error
         == "undelivered: error 30006, the number is a landline or its carrier cannot take texts"
     )
-    assert (await updates())[-1] == {
+    last = (await updates())[-1]
+    assert {k: last[k] for k in ("conversation_id", "message_id", "status", "error")} == {
         "conversation_id": other["conversation_id"],
         "message_id": other["id"],
         "status": "failed",
         "error": error,
     }
+    # Every message.updated carries the recipients' outcomes (a text records none).
+    assert last["recipients"] == []
     # The carrier says the number cannot take texts: the prospect turns grey.
     after = await sms_status(client, other["prospect_id"])
     assert after["status"] == "grey" and after["phones"][0]["source"] == "lookup"
