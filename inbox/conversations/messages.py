@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from inbox.accounts.models import Account
@@ -24,6 +23,7 @@ from inbox.conversations.models import (
 )
 from inbox.conversations.schemas import MessageCreate, MessageRead
 from inbox.core.access import Actor, check_staff
+from inbox.core.db import dialect_insert
 from inbox.core.model import utcnow
 from inbox.email.schemas import InboundMessage
 from inbox.errors import Conflict, NotFound, ValidationFailed
@@ -216,9 +216,8 @@ async def conversation_state(
     state = await session.get(ConversationState, (conversation_id, account_id))
     if state is not None:
         return state
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     await session.execute(
-        insert(ConversationState)
+        dialect_insert(session)(ConversationState)
         .values(
             conversation_id=conversation_id,
             account_id=account_id,

@@ -38,12 +38,12 @@ from typing import Any, Protocol
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from inbox.conversations.attachments import AttachmentStore
 from inbox.conversations.models import Message
+from inbox.core.db import dialect_insert
 from inbox.core.ports import Clock, EventPublisher
 from inbox.core.transactions import run_in_transaction
 from inbox.sms.messages import InboundSms, SmsMedia, do_receive_sms
@@ -94,10 +94,8 @@ async def do_accept_inbound_sms(
     recorded (the provider retried). Safe against the same webhook arriving twice at once."""
     if await session.scalar(sa.select(Message.id).where(Message.external_id == sid)) is not None:
         return False
-    bind = session.get_bind()
-    insert = postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert
     kept = await session.scalar(
-        insert(InboundSmsRequest)
+        dialect_insert(session)(InboundSmsRequest)
         .values(
             sid=sid,
             from_number=from_number[:100],

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.browser import Api, App, chromium
+from tests.support.browser import Api, App, chromium, screenshot, signed_in_page
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +24,16 @@ async def api(app: App) -> AsyncIterator[Api]:
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+async def page(browser: Any, app: App, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    """A signed-in page that must end with no page problems (console errors, failed requests)."""
+    opened = await signed_in_page(browser, app)
+    try:
+        yield opened
+        assert opened.problems.items == []
+    finally:
+        # What the page looked like at the end, passed or failed, for whoever reads the run.
+        await screenshot(opened, f"end-{request.node.name}")
+        await opened.context.close()

@@ -47,18 +47,6 @@ async def app(smtp: SmtpServer, dovecot: Dovecot) -> AsyncIterator[App]:
         yield running
 
 
-@pytest.fixture
-async def page(browser: Any, app: App, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    opened = await signed_in_page(browser, app)
-    try:
-        yield opened
-        assert opened.problems.items == []
-    finally:
-        # What the page looked like at the end, passed or failed, for whoever reads the run.
-        await screenshot(opened, f"end-{request.node.name}")
-        await opened.context.close()
-
-
 def tag() -> str:
     return uuid.uuid4().hex[:6]
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from inbox.conversations.models import DeliveryStatus, Message
 from inbox.sms.messages import SmsStatusReport, do_record_sms_status
-from tests.support.browser import Api, App, screenshot, seed_messages, serve, signed_in_page
+from tests.support.browser import Api, App, seed_messages, serve
 
 pytestmark = pytest.mark.slow
 
@@ -24,17 +24,6 @@ pytestmark = pytest.mark.slow
 async def app() -> AsyncIterator[App]:
     async with serve(None, None) as running:
         yield running
-
-
-@pytest.fixture
-async def page(browser: Any, app: App, request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    opened = await signed_in_page(browser, app)
-    try:
-        yield opened
-        assert opened.problems.items == []
-    finally:
-        await screenshot(opened, f"end-{request.node.name}")
-        await opened.context.close()
 
 
 async def texting_prospect(api: Api) -> tuple[int, str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,30 +12,10 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tests.conftest import create_account, service_missing
-from tests.support.live import ServerProcess, Socket, User, free_port, server_env
+from tests.support.live import Socket, User, free_port, start_pair
 
 Maker = async_sessionmaker[AsyncSession]
 pytestmark = pytest.mark.slow
-
-
-async def start_pair(
-    db_url: str, tmp_path: Path, redis_url: str
-) -> tuple[ServerProcess, ServerProcess]:
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    servers = []
-    for _ in range(2):
-        port = free_port()
-        env = server_env(
-            db_url,
-            tmp_path,
-            port,
-            INBOX_REDIS_URL=redis_url,
-            INBOX_REDIS_PREFIX=prefix,
-            INBOX_RUN_WORKERS="false",
-        )
-        servers.append(ServerProcess(env, port))
-    await asyncio.gather(*(s.start() for s in servers))
-    return servers[0], servers[1]
 
 
 async def test_an_event_made_on_one_process_reaches_a_client_of_another(

@@ -5,7 +5,6 @@ fed over Redis, and even while Redis is down."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +18,11 @@ from tests.conftest import create_account
 from tests.integration.test_realtime_scaleout import PrivateRedis
 from tests.support.live import (
     LiveServer,
-    ServerProcess,
     Socket,
     User,
     free_port,
     live_server,
-    server_env,
+    start_pair,
 )
 
 Maker = async_sessionmaker[AsyncSession]
@@ -156,24 +154,6 @@ async def test_renaming_an_account_ends_nothing(server: LiveServer) -> None:
 
 
 # Across processes: the socket lives in one `inbox serve`, the change is made in another.
-
-
-async def start_pair(db_url: str, tmp_path: Path, redis_url: str) -> list[ServerProcess]:
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    servers = []
-    for _ in range(2):
-        port = free_port()
-        env = server_env(
-            db_url,
-            tmp_path,
-            port,
-            INBOX_REDIS_URL=redis_url,
-            INBOX_REDIS_PREFIX=prefix,
-            INBOX_RUN_WORKERS="false",
-        )
-        servers.append(ServerProcess(env, port))
-    await asyncio.gather(*(s.start() for s in servers))
-    return servers
 
 
 @pytest.mark.slow

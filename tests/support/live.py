@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -114,6 +115,28 @@ class ServerProcess:
             self.process.terminate()
         _, stderr = await asyncio.wait_for(self.process.communicate(), 20)
         return stderr.decode()
+
+
+async def start_pair(
+    db_url: str, data_dir: Path, redis_url: str
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two `inbox serve` processes on one database, their live events crossing over Redis
+    (a prefix of their own), with no background workers."""
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    servers = []
+    for _ in range(2):
+        port = free_port()
+        env = server_env(
+            db_url,
+            data_dir,
+            port,
+            INBOX_REDIS_URL=redis_url,
+            INBOX_REDIS_PREFIX=prefix,
+            INBOX_RUN_WORKERS="false",
+        )
+        servers.append(ServerProcess(env, port))
+    await asyncio.gather(*(s.start() for s in servers))
+    return servers[0], servers[1]
 
 
 async def wait_healthy(url: str, process: asyncio.subprocess.Process | None = None) -> None:
